@@ -1,0 +1,235 @@
+"""The architecture file: a versioned, validated, frozen description that every subsystem
+exchanges (space -> search -> profiling -> training -> scaling -> export).
+
+Widths are counted in fields of the stage's own group, so one file builds a C8, C4 or trivial
+network by changing `group`. Each stage may declare a subgroup of the previous stage's group
+(restriction: D8 -> D4 -> D1, C8 -> C4 -> trivial, D4 -> D2, ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eqnas.errors import EqnasError
+from eqnas.groups import Group, parse_group
+
+VERSION = 1
+NORMS = ("batch", "group")
+ACTIVATIONS = ("relu", "mish", "elu")
+BLOCKS = ("basic", "bottleneck")
+
+
+@dataclass(frozen=True)
+class Stem:
+    """The lifting convolution: image channels (trivial fields) -> `width` regular fields."""
+
+    width: int
+    kernel: int = 5
+    stride: int = 1
+
+
+@dataclass(frozen=True)
+class Stage:
+    """`depth` blocks of `width` fields; the first block applies `stride`."""
+
+    depth: int
+    width: int
+    kernel: int = 3
+    stride: int = 1
+    block: str = "basic"
+    group: str | None = None  # None: the previous stage's group
+
+
+@dataclass(frozen=True)
+class Arch:
+    family: str
+    group: str
+    stem: Stem
+    stages: tuple[Stage, ...]
+    resolution: int
+    in_channels: int = 1
+    num_classes: int = 10
+    norm: str = "batch"
+    activation: str = "relu"
+    weight_standardization: bool = False
+    post_residual_norm: bool = False
+    version: int = VERSION
+    name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # --- derived facts -------------------------------------------------------------------
+    @property
+    def base_group(self) -> Group:
+        return parse_group(self.group)
+
+    def stage_groups(self) -> list[Group]:
+        """The group of each stage after restrictions."""
+        groups, current = [], self.base_group
+        for stage in self.stages:
+            current = parse_group(stage.group) if stage.group is not None else current
+            groups.append(current)
+        return groups
+
+    @property
+    def final_group(self) -> Group:
+        """The group the logits are invariant to."""
+        return self.stage_groups()[-1] if self.stages else self.base_group
+
+    @property
+    def total_stride(self) -> int:
+        stride = self.stem.stride
+        for stage in self.stages:
+            stride *= stage.stride
+        return stride
+
+    def exact_resolution(self, near: int | None = None) -> int:
+        """The size closest to `near` (default: `resolution`) at or above it where grid
+        transformations are exact: (size - 1) divisible by the total stride."""
+        size = self.resolution if near is None else near
+        while (size - 1) % self.total_stride:
+            size += 1
+        return size
+
+    # --- conversion ----------------------------------------------------------------------
+    def replace(self, **changes: Any) -> "Arch":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["stages"] = [dataclasses.asdict(s) for s in self.stages]
+        if not data["extra"]:
+            del data["extra"]
+        return {"version": data.pop("version"), **data}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json() + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "arch") -> "Arch":
+        if not isinstance(data, dict):
+            raise EqnasError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        version = data.get("version", VERSION)
+        if version != VERSION:
+            raise EqnasError(f"{where}.version: {version!r} is not supported (this eqnas reads version {VERSION})")
+        _reject_unknown(data, cls, where)
+        _require(data, ("family", "group", "stem", "stages", "resolution"), where)
+        stem = _build(Stem, data["stem"], f"{where}.stem")
+        if not isinstance(data["stages"], list) or not data["stages"]:
+            raise EqnasError(f"{where}.stages: expected a non-empty list of stages")
+        stages = tuple(_build(Stage, s, f"{where}.stages[{i}]") for i, s in enumerate(data["stages"]))
+        rest = {k: v for k, v in data.items() if k not in ("stem", "stages")}
+        _check_types(cls, rest, where)
+        return cls(stem=stem, stages=stages, **rest)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Arch":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise EqnasError(f"cannot read architecture file {str(path)!r}: {error.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise EqnasError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+        return cls.from_dict(data, where=str(path))
+
+
+# --- validation --------------------------------------------------------------------------
+_TYPES = {int: "an integer", str: "a string", bool: "true or false", dict: "an object"}
+
+
+def _field_types(cls: type) -> dict[str, type]:
+    hints = {"int": int, "str": str, "bool": bool, "str | None": str, "dict[str, Any]": dict}
+    return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(cls)}
+
+
+def _reject_unknown(data: dict, cls: type, where: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise EqnasError(f"{where}: unknown key {key!r} (valid keys: {', '.join(sorted(known))})")
+
+
+def _require(data: dict, keys: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if key not in data:
+            raise EqnasError(f"{where}: missing key {key!r}")
+
+
+def _check_types(cls: type, data: dict, where: str) -> None:
+    types = _field_types(cls)
+    for key, value in data.items():
+        expected = types.get(key, object)
+        if expected is object or (value is None and key == "group" and cls is Stage):
+            continue
+        wrong_bool = expected is int and isinstance(value, bool)
+        if not isinstance(value, expected) or wrong_bool:
+            raise EqnasError(f"{where}.{key}: expected {_TYPES[expected]}, got {value!r}")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise EqnasError(f"{where}: expected an object, got {data!r}")
+    _reject_unknown(data, cls, where)
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    _require(data, tuple(required), where)
+    _check_types(cls, data, where)
+    return cls(**data)
+
+
+def _positive(value: int, where: str) -> None:
+    if value < 1:
+        raise EqnasError(f"{where}: must be a positive integer, got {value}")
+
+
+def _kernel(value: int, where: str) -> None:
+    if value < 1 or value % 2 == 0:
+        raise EqnasError(f"{where}: kernel size must be odd and positive, got {value}")
+
+
+def _one_of(value: str, valid: tuple[str, ...], where: str) -> None:
+    if value not in valid:
+        raise EqnasError(f"{where}: {value!r} is not one of {', '.join(valid)}")
+
+
+def _validate(arch: Arch) -> None:
+    from eqnas.families import family_names
+
+    _one_of(arch.family, tuple(family_names()), "arch.family")
+    current = parse_group(arch.group)
+    for key in ("resolution", "in_channels", "num_classes"):
+        _positive(getattr(arch, key), f"arch.{key}")
+    _one_of(arch.norm, NORMS, "arch.norm")
+    _one_of(arch.activation, ACTIVATIONS, "arch.activation")
+    _positive(arch.stem.width, "arch.stem.width")
+    _positive(arch.stem.stride, "arch.stem.stride")
+    _kernel(arch.stem.kernel, "arch.stem.kernel")
+    for i, stage in enumerate(arch.stages):
+        where = f"arch.stages[{i}]"
+        _positive(stage.width, f"{where}.width")
+        _positive(stage.stride, f"{where}.stride")
+        if stage.depth < 0:
+            raise EqnasError(f"{where}.depth: must be 0 or more, got {stage.depth}")
+        _kernel(stage.kernel, f"{where}.kernel")
+        _one_of(stage.block, BLOCKS, f"{where}.block")
+        if stage.group is not None:
+            group = parse_group(stage.group)
+            if not group.is_subgroup_of(current):
+                raise EqnasError(
+                    f"{where}.group: {group} is not a subgroup of the previous stage's group {current}"
+                )
+            current = group

@@ -1,0 +1,46 @@
+"""The common frame of every family: features -> group pooling -> global pooling -> linear.
+
+Group pooling and global average pooling make the logits invariant and let the model take any
+input size above its minimum.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from eqnas.arch import Arch
+from eqnas.families.blocks import LayerOptions
+from eqnas.groups import FieldType
+from eqnas.nn import GroupPool, Restrict
+
+
+class EquivariantNet(nn.Module):
+    def __init__(self, arch: Arch, features: nn.Sequential, out_type: FieldType) -> None:
+        super().__init__()
+        self.arch = arch
+        self.features = features
+        self.group_pool = GroupPool(out_type)
+        self.spatial_pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(out_type.fields, arch.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.spatial_pool(self.group_pool(self.features(x)))
+        return self.classifier(features.flatten(1))
+
+
+def layer_options(arch: Arch) -> LayerOptions:
+    return LayerOptions(arch.norm, arch.activation, arch.weight_standardization, arch.post_residual_norm)
+
+
+def input_type(arch: Arch) -> FieldType:
+    """Image channels are scalar (trivial) fields of the stem's group."""
+    return FieldType(arch.base_group, arch.in_channels, regular=False)
+
+
+def restrict_if_needed(layers: list[nn.Module], current: FieldType, stage_group) -> FieldType:
+    """Appends a restriction layer when a stage declares a subgroup; returns the new type."""
+    if stage_group == current.group:
+        return current
+    restrict = Restrict(current, stage_group)
+    layers.append(restrict)
+    return restrict.out_type

@@ -1,0 +1,115 @@
+"""Kernel bases and restriction maps, computed once with escnn and cached in memory.
+
+This is the only module that imports escnn. Everything downstream works on plain tensors:
+a basis of shape [K, out_size, in_size, k, k] for one pair of fields, so a filter is
+coefficients x basis.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+
+from eqnas.errors import EqnasError
+from eqnas.groups import Group
+
+# escnn hands np.matrix to scikit-learn's randomized_svd, which current scikit-learn rejects
+# (escnn issue 112). Without it escnn falls back to numpy's exact SVD, which is also more accurate.
+import escnn.group._numerical as _escnn_numerical  # noqa: E402
+
+_escnn_numerical.randomized_svd = None
+
+
+def _gspace(group: Group) -> Any:
+    from escnn import gspaces
+
+    if group.kind == "C":
+        return gspaces.rot2dOnR2(group.rotations)
+    return gspaces.flipRot2dOnR2(group.rotations)
+
+
+def _subgroup_id(parent: Group, child: Group) -> Any:
+    """escnn's name for `child` inside `parent` (reflection on axis 0 where both have one)."""
+    if parent.kind == "C":
+        return child.rotations
+    return (0 if child.kind == "D" else None, child.rotations)
+
+
+@lru_cache(maxsize=None)
+def kernel_basis(group: Group, in_regular: bool, out_regular: bool, kernel: int) -> torch.Tensor:
+    """Equivariant kernels from one field to one field: [K, out_size, in_size, kernel, kernel].
+
+    For the trivial group every kernel is equivariant, so the basis is the identity and a
+    trivial network is exactly a plain CNN (escnn's band-limited basis would drop parameters).
+    """
+    if kernel < 1 or kernel % 2 == 0:
+        raise EqnasError(f"kernel size {kernel} is not supported: use an odd size >= 1")
+    if group.is_trivial:
+        return torch.eye(kernel * kernel).reshape(kernel * kernel, 1, 1, kernel, kernel)
+    from escnn import nn as enn
+
+    gspace = _gspace(group)
+    rep_in = gspace.regular_repr if in_regular else gspace.trivial_repr
+    rep_out = gspace.regular_repr if out_regular else gspace.trivial_repr
+    conv = enn.R2Conv(
+        enn.FieldType(gspace, [rep_in]), enn.FieldType(gspace, [rep_out]), kernel,
+        padding=kernel // 2, initialize=False,
+    )
+    expansion = conv.basisexpansion
+    size = expansion.dimension()
+    eye = torch.eye(size)
+    with torch.no_grad():
+        filters = [expansion(eye[i]).reshape(rep_out.size, rep_in.size, kernel, kernel) for i in range(size)]
+    return torch.stack(filters).float().contiguous()
+
+
+@lru_cache(maxsize=None)
+def regular_matrices(group: Group) -> np.ndarray:
+    """The regular representation as permutation matrices [|G|, |G|, |G|], in escnn's element order."""
+    if group.is_trivial:
+        return np.ones((1, 1, 1))
+    fiber = _gspace(group).fibergroup
+    return np.stack([fiber.regular_representation(g) for g in fiber.elements]).round().astype(np.int64)
+
+
+@lru_cache(maxsize=None)
+def restriction_permutation(parent: Group, child: Group) -> tuple[int, ...]:
+    """Channel order that reads one regular field of `parent` as [parent:child] regular fields of `child`.
+
+    The regular representation of G restricted to H is [G:H] copies of H's regular one, up to
+    a permutation of channels; this returns that permutation (new channel -> old channel) and
+    checks it against the representation matrices.
+    """
+    if not child.is_subgroup_of(parent):
+        raise EqnasError(f"{child} is not a subgroup of {parent}: cannot restrict {parent} to {child}")
+    if child == parent:
+        return tuple(range(parent.order))
+    if child.is_trivial and parent.kind == "C":
+        sub_elements = [0]  # identity only
+        embedded = [np.eye(parent.order, dtype=np.int64)]
+    else:
+        fiber = _gspace(parent).fibergroup
+        sub, embed, _ = fiber.subgroup(_subgroup_id(parent, child))
+        embedded = [fiber.regular_representation(embed(h)).round().astype(np.int64) for h in sub.elements]
+        sub_elements = list(range(len(sub.elements)))
+    covered: set[int] = set()
+    order: list[int] = []
+    for seed in range(parent.order):
+        if seed in covered:
+            continue
+        orbit = [int(np.argmax(matrix[:, seed])) for matrix in embedded]
+        covered.update(orbit)
+        order.extend(orbit)
+    _check_restriction(order, embedded, regular_matrices(child) if len(sub_elements) > 1 else np.ones((1, 1, 1)))
+    return tuple(order)
+
+
+def _check_restriction(order: list[int], embedded: list[np.ndarray], child_regular: np.ndarray) -> None:
+    perm = np.eye(len(order), dtype=np.int64)[order]  # new <- old
+    copies = len(order) // child_regular.shape[1]
+    for matrix, child_matrix in zip(embedded, child_regular):
+        expected = np.kron(np.eye(copies, dtype=np.int64), child_matrix)
+        if not np.array_equal(perm @ matrix @ perm.T, expected):
+            raise RuntimeError("restriction permutation does not intertwine the representations")

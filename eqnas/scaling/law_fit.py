@@ -1,0 +1,236 @@
+"""Fit the Chinchilla parametric law L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022,
+approach 3).
+
+N is the parameter count and D the number of training samples seen. As in the paper, the fit
+minimises the Huber loss between log L_hat and log L, with log L_hat written as a log-sum-exp
+of (a - alpha log N, b - beta log D, e), where a = log A, b = log B, e = log E, so every term
+stays positive without constraints. The objective is non-convex, so L-BFGS-B is started from
+each point of a small grid and the best end point is kept. Confidence intervals come from a
+seeded bootstrap over observations, each refit started from the full fit's optimum.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+from scipy.special import logsumexp, softmax
+
+from eqnas.errors import EqnasError
+
+PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
+N_PARAMS = len(PARAM_NAMES)
+
+# Exponents are kept non-negative: a negative exponent means loss grows with size, which is a
+# failed fit, and the compute-optimal solution needs alpha, beta > 0.
+_BOUNDS = [(None, None), (None, None), (None, None), (0.0, 10.0), (0.0, 10.0)]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How a law is fitted; the defaults are a coarse version of the paper's initial grid."""
+
+    delta: float = 1e-3
+    n_boot: int = 200
+    ci_level: float = 0.95
+    seed: int = 0
+    init_a: tuple[float, ...] = (0.0, 5.0, 10.0)
+    init_b: tuple[float, ...] = (0.0, 5.0, 10.0)
+    init_e: tuple[float, ...] = (-1.0, 0.0, 1.0)
+    init_alpha: tuple[float, ...] = (0.2, 0.5, 1.0)
+    init_beta: tuple[float, ...] = (0.2, 0.5, 1.0)
+    maxiter: int = 500
+
+    def __post_init__(self) -> None:
+        if not self.delta > 0:
+            raise EqnasError(f"Huber delta must be > 0, got {self.delta!r}")
+        if self.n_boot < 0:
+            raise EqnasError(f"n_boot must be >= 0, got {self.n_boot!r}")
+        if not 0 < self.ci_level < 1:
+            raise EqnasError(f"ci_level must be in (0, 1), got {self.ci_level!r}")
+        if self.maxiter < 1:
+            raise EqnasError(f"maxiter must be >= 1, got {self.maxiter!r}")
+        for name in ("init_a", "init_b", "init_e", "init_alpha", "init_beta"):
+            if len(getattr(self, name)) == 0:
+                raise EqnasError(f"{name} must list at least one starting value, got ()")
+
+    def init_grid(self) -> list[np.ndarray]:
+        """Starting points in optimiser order (a, b, e, alpha, beta)."""
+        axes = (self.init_a, self.init_b, self.init_e, self.init_alpha, self.init_beta)
+        return [np.array(p, dtype=float) for p in itertools.product(*axes)]
+
+
+@dataclass(frozen=True)
+class LawFit:
+    """A fitted law L(N, D) = E + A/N^alpha + B/D^beta with bootstrap intervals.
+
+    huber_loss is the mean Huber loss per observation (on log loss) at the optimum; ci maps
+    each parameter name to its (low, high) percentile interval at ci_level, empty when no
+    bootstrap was run.
+    """
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    huber_loss: float
+    n_points: int
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    ci_level: float = 0.95
+
+    def predict(self, N: npt.ArrayLike, D: npt.ArrayLike) -> np.ndarray:
+        """Predicted loss, broadcast over N and D (a 0-d value for scalar inputs)."""
+        n = _positive("N", N)
+        d = _positive("D", D)
+        return self.E + self.A / n**self.alpha + self.B / d**self.beta
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (intervals as two-element lists)."""
+        out = asdict(self)
+        out["ci"] = {k: [float(lo), float(hi)] for k, (lo, hi) in self.ci.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LawFit:
+        """Inverse of to_dict, for fits read back from JSON."""
+        missing = [k for k in (*PARAM_NAMES, "huber_loss", "n_points") if k not in data]
+        if missing:
+            raise EqnasError(f"law fit record lacks {missing}; has {sorted(data)}")
+        ci = {k: (float(v[0]), float(v[1])) for k, v in data.get("ci", {}).items()}
+        return cls(
+            **{k: float(data[k]) for k in (*PARAM_NAMES, "huber_loss")},
+            n_points=int(data["n_points"]),
+            ci=ci,
+            ci_level=float(data.get("ci_level", 0.95)),
+        )
+
+
+def fit_law(
+    N: npt.ArrayLike,
+    D: npt.ArrayLike,
+    loss: npt.ArrayLike,
+    config: FitConfig = FitConfig(),
+) -> LawFit:
+    """Fit the law to observations (N[i], D[i], loss[i]) and bootstrap its parameters."""
+    log_n, log_d, log_l = _validate(N, D, loss)
+    best = _fit_multistart(log_n, log_d, log_l, config)
+    ci = _bootstrap_ci(log_n, log_d, log_l, best, config) if config.n_boot else {}
+    E, A, B, alpha, beta = _natural(best)
+    huber = float(np.mean(_huber(_residuals(best, log_n, log_d, log_l), config.delta)))
+    return LawFit(E, A, B, alpha, beta, huber, len(log_l), ci, config.ci_level)
+
+
+def huber_objective(
+    theta: np.ndarray,
+    log_n: np.ndarray,
+    log_d: np.ndarray,
+    log_l: np.ndarray,
+    delta: float,
+) -> tuple[float, np.ndarray]:
+    """Mean Huber loss / delta and its gradient in theta = (a, b, e, alpha, beta).
+
+    Dividing by delta keeps the objective near the scale of mean |residual|, so L-BFGS-B's
+    relative stopping rule does not stop while the loss is still ~1e-5.
+    """
+    a, b, e, alpha, beta = theta
+    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
+    r = logsumexp(terms, axis=0) - log_l
+    w = softmax(terms, axis=0)  # d lse / d term, shape [3, n]
+    psi = np.clip(r, -delta, delta)  # Huber derivative
+    scale = 1.0 / (len(r) * delta)
+    grad = scale * np.array([
+        psi @ w[0],
+        psi @ w[1],
+        psi @ w[2],
+        -(psi * w[0]) @ log_n,
+        -(psi * w[1]) @ log_d,
+    ])
+    return float(scale * _huber(r, delta).sum()), grad
+
+
+def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+    ar = np.abs(r)
+    return np.where(ar <= delta, 0.5 * r**2, delta * (ar - 0.5 * delta))
+
+
+def _residuals(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray) -> np.ndarray:
+    a, b, e, alpha, beta = theta
+    terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
+    return logsumexp(terms, axis=0) - log_l
+
+
+def _minimise(theta0: np.ndarray, log_n, log_d, log_l, config: FitConfig) -> tuple[float, np.ndarray]:
+    res = minimize(
+        huber_objective,
+        theta0,
+        args=(log_n, log_d, log_l, config.delta),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=_BOUNDS,
+        options={"maxiter": config.maxiter, "ftol": 1e-12, "gtol": 1e-9},
+    )
+    return float(res.fun), np.asarray(res.x, dtype=float)
+
+
+def _fit_multistart(log_n, log_d, log_l, config: FitConfig) -> np.ndarray:
+    """Best end point over the initial grid (ties go to the first start, so runs repeat)."""
+    best_fun, best_theta = np.inf, None
+    for theta0 in config.init_grid():
+        fun, theta = _minimise(theta0, log_n, log_d, log_l, config)
+        if fun < best_fun:
+            best_fun, best_theta = fun, theta
+    return best_theta
+
+
+def _bootstrap_ci(log_n, log_d, log_l, best: np.ndarray, config: FitConfig) -> dict[str, tuple[float, float]]:
+    """Percentile intervals from refits on observations resampled with replacement."""
+    rng = np.random.default_rng(config.seed)
+    n = len(log_l)
+    samples = np.empty((config.n_boot, N_PARAMS))
+    for i in range(config.n_boot):
+        idx = rng.integers(0, n, size=n)
+        _, theta = _minimise(best, log_n[idx], log_d[idx], log_l[idx], config)
+        samples[i] = _natural(theta)
+    tail = 100 * (1 - config.ci_level) / 2
+    lo, hi = np.percentile(samples, [tail, 100 - tail], axis=0)
+    return {name: (float(l), float(h)) for name, l, h in zip(PARAM_NAMES, lo, hi)}
+
+
+def _natural(theta: np.ndarray) -> tuple[float, float, float, float, float]:
+    """(a, b, e, alpha, beta) -> (E, A, B, alpha, beta)."""
+    a, b, e, alpha, beta = (float(t) for t in theta)
+    return float(np.exp(e)), float(np.exp(a)), float(np.exp(b)), alpha, beta
+
+
+def _positive(name: str, values: npt.ArrayLike) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    bad = arr[~(np.isfinite(arr) & (arr > 0))]
+    if bad.size:
+        raise EqnasError(f"{name} must be finite and > 0, got {bad.ravel()[0]!r}")
+    return arr
+
+
+def _validate(N: npt.ArrayLike, D: npt.ArrayLike, loss: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log of each column, after checking shapes, signs and that the law is identifiable."""
+    arrays = {"N": N, "D": D, "loss": loss}
+    cols = {}
+    for name, values in arrays.items():
+        arr = _positive(name, values)
+        if arr.ndim != 1:
+            raise EqnasError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        cols[name] = arr
+    lengths = {name: len(arr) for name, arr in cols.items()}
+    if len(set(lengths.values())) != 1:
+        raise EqnasError(f"N, D and loss must have the same length, got {lengths}")
+    n = lengths["N"]
+    if n < N_PARAMS:
+        raise EqnasError(f"need at least {N_PARAMS} observations to fit {N_PARAMS} parameters, got {n}")
+    for name in ("N", "D"):
+        distinct = len(np.unique(cols[name]))
+        if distinct < 2:
+            raise EqnasError(f"need at least 2 distinct values of {name} to fit its exponent, got {distinct}")
+    return np.log(cols["N"]), np.log(cols["D"]), np.log(cols["loss"])

@@ -89,8 +89,8 @@ class MedMNISTSource(DatasetSource):
         channels = splits[0].images.shape[1]
         if channels != info.channels:
             raise EqnasError(f"{path}: images have {channels} channels; {self.flag} has {info.channels}")
-        size = splits[0].image_size[0]
-        return RawSplits(*splits, info=DatasetInfo(self.flag, info.channels, size, info.num_classes, info.task))
+        # info keeps the 28 that dataset_info reports, so resolution=None means 28 whichever file was read
+        return RawSplits(*splits, info=info)
 
 
 for _flag in FLAGS:

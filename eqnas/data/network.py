@@ -36,20 +36,21 @@ def network_available(host: str, timeout: float = 0.5, port: int = 443) -> bool:
     return bool(opened)
 
 
-def missing_error(dataset: str, folder: Path, files: Sequence[str], looked_in: Sequence[Path] = ()) -> EqnasError:
+def missing_error(dataset: str, folder: Path, files: Sequence[str], looked_in: Sequence[Path] = (),
+                  hint: str = "") -> EqnasError:
     """The error for data that is neither on disk nor downloadable: where to put which files."""
     searched = ", ".join(str(p) for p in looked_in) or str(folder)
     return EqnasError(
         f"dataset {dataset!r} is not on disk (looked in {searched}) and cannot be downloaded here: "
-        f"put {', '.join(files)} in {folder}, or pass --data-root DIR for a folder that holds them"
+        f"put {', '.join(files)} in {folder}, or pass --data-root DIR for a folder that holds them{hint}"
     )
 
 
 def fetch_or_fail(dataset: str, host: str, fetch: Callable[[], None], folder: Path, files: Sequence[str],
-                  looked_in: Sequence[Path] = ()) -> None:
+                  looked_in: Sequence[Path] = (), hint: str = "") -> None:
     """Run ``fetch`` if ``host`` answers; otherwise raise the missing-data error at once."""
     if not network_available(host):
-        raise missing_error(dataset, folder, files, looked_in)
+        raise missing_error(dataset, folder, files, looked_in, hint)
     try:
         fetch()
     except (OSError, EqnasError) as err:

@@ -17,15 +17,15 @@ from eqnas.errors import EqnasError
 NPZ_PREFIX = "npz:"
 
 Factory = Callable[[], DatasetSource]
-F = TypeVar("F", bound=Factory)
+FactoryT = TypeVar("FactoryT", bound=Factory)
 
 _REGISTRY: dict[str, Factory] = {}
 
 
-def register_dataset(name: str) -> Callable[[F], F]:
+def register_dataset(name: str) -> Callable[[FactoryT], FactoryT]:
     """Decorator: register a zero-argument factory (usually a `DatasetSource` class) under ``name``."""
 
-    def add(factory: F) -> F:
+    def add(factory: FactoryT) -> FactoryT:
         if name in _REGISTRY:
             raise ValueError(f"dataset {name!r} is already registered")
         if name.startswith(NPZ_PREFIX):

@@ -1,0 +1,4 @@
+"""`python -m eqnas` runs the CLI."""
+from eqnas.cli import main
+
+main()

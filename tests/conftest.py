@@ -1,0 +1,38 @@
+"""Shared test helpers: seeded random architectures over every registered family."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from eqnas.arch import Arch, Stage, Stem
+
+torch.set_num_threads(1)
+
+
+def random_arch(rng: random.Random, family: str, group: str, kernels=(1, 3, 5), max_width: int = 3,
+                stage_groups: tuple[str | None, ...] | None = None, **overrides) -> Arch:
+    """A small random architecture of `family` whose input size is exact for its strides."""
+    stages_count = len(stage_groups) if stage_groups else rng.randint(1, 2)
+    groups = stage_groups or (None,) * stages_count
+    stages = tuple(
+        Stage(
+            depth=rng.randint(1, 2),
+            width=rng.randint(1, max_width),
+            kernel=rng.choice(kernels),
+            stride=rng.choice((1, 2)),
+            block=rng.choice(("basic", "bottleneck")),
+            group=g,
+        )
+        for g in groups
+    )
+    stem = Stem(width=rng.randint(1, max_width), kernel=rng.choice([k for k in kernels if k > 1] or [3]))
+    arch = Arch(family=family, group=group, stem=stem, stages=stages, resolution=13,
+                in_channels=rng.choice((1, 3)), num_classes=rng.randint(2, 5), **overrides)
+    return arch.replace(resolution=arch.exact_resolution(rng.randint(9, 17)))
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random(0)

@@ -1,0 +1,70 @@
+"""Architecture files: round trip, and one clear error naming the field for every bad input."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import eqnas
+from eqnas.arch import Arch
+from eqnas.errors import EqnasError
+from eqnas.families import register_family
+from tests.conftest import random_arch
+
+
+def test_round_trip_through_json(tmp_path, rng):
+    for family in eqnas.families.family_names():
+        arch = random_arch(rng, family, "D4", stage_groups=(None, "D2"))
+        path = arch.save(tmp_path / f"{family}.json")
+        assert Arch.load(path) == arch
+        model = eqnas.load(path)
+        assert model.arch == arch
+
+
+def test_same_file_builds_every_group(tmp_path, rng):
+    arch = random_arch(rng, "resnet", "C8")
+    channels = {}
+    for group in ("trivial", "C4", "C8", "D4"):
+        model = eqnas.build(arch.replace(group=group))
+        channels[group] = model.features[0][0].out_type.channels
+    assert channels == {g: arch.stem.width * n for g, n in (("trivial", 1), ("C4", 4), ("C8", 8), ("D4", 8))}
+
+
+BAD = [
+    ({"group": "Q7"}, "unknown group 'Q7'"),
+    ({"group": "C17"}, "unknown group 'C17'"),
+    ({"stem": {"width": -3}}, r"arch.stem.width: must be a positive integer, got -3"),
+    ({"stages": [{"depth": 1, "width": 0}]}, r"stages\[0\].width: must be a positive integer, got 0"),
+    ({"stages": [{"depth": 1, "width": 2, "kernel": 4}]}, r"stages\[0\].kernel: kernel size must be odd"),
+    ({"stages": [{"depth": 1, "width": 2, "colour": "red"}]}, r"stages\[0\]: unknown key 'colour'"),
+    ({"widht": 3}, "unknown key 'widht'"),
+    ({"family": "transformer"}, "'transformer' is not one of"),
+    ({"norm": "layer"}, "'layer' is not one of batch, group"),
+    ({"resolution": "big"}, "resolution: expected an integer, got 'big'"),
+    ({"version": 9}, "version: 9 is not supported"),
+]
+
+
+@pytest.mark.parametrize("change,message", BAD)
+def test_bad_files_name_the_field(tmp_path, change, message):
+    data = random_arch(random.Random(0), "resnet", "C4").to_dict()
+    data.update(change)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(EqnasError, match=message):
+        Arch.load(path)
+
+
+def test_malformed_json_and_missing_file(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"family": "resnet",')
+    with pytest.raises(EqnasError, match="not valid JSON"):
+        Arch.load(path)
+    with pytest.raises(EqnasError, match="cannot read architecture file"):
+        Arch.load(tmp_path / "absent.json")
+
+
+def test_family_registry_refuses_duplicates():
+    with pytest.raises(ValueError, match="registered twice"):
+        register_family("resnet")(lambda arch: None)

@@ -1,0 +1,75 @@
+"""The CLI: JSON output of profile and check, and bad input as one line with exit status 2."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eqnas", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def _error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def test_profile_json_reports_flops_and_params():
+    result = run("profile", "--arch", str(ROOT / "examples/c8_small.json"), "--json", "--budget", "100M")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["flops"] > 0 and data["params"] > 0 and data["dense_params"] > data["params"]
+    assert data["within_budget"] is (data["flops"] <= 100e6)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_check_json_on_every_shipped_example(path):
+    result = run("check", "--arch", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["equivariant"] is True
+    assert all(error < 1e-4 for error in data["max_error"].values())
+
+
+def _write(tmp_path: Path, change: dict) -> str:
+    data = json.loads((ROOT / "examples/c8_small.json").read_text())
+    data.update(change)
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"group": "Z5"}, "unknown group 'Z5'"),
+    ({"stem": {"width": -2}}, "stem.width: must be a positive integer, got -2"),
+])
+def test_bad_architectures_exit_2_with_one_line(tmp_path, change, needle):
+    result = run("profile", "--arch", _write(tmp_path, change))
+    assert result.returncode == 2
+    lines = _error_lines(result)
+    assert len(lines) == 1 and needle in lines[0]
+
+
+def test_malformed_json_and_bad_budget_exit_2(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ not json")
+    for args, needle in (
+        (("check", "--arch", str(broken)), "not valid JSON"),
+        (("profile", "--arch", str(ROOT / "examples/c8_small.json"), "--budget", "2X"), "bad FLOP budget '2X'"),
+        (("profile", "--nonsense"), "No such option"),
+    ):
+        result = run(*args)
+        assert result.returncode == 2
+        lines = _error_lines(result)
+        assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and "0.1.0" in result.stdout

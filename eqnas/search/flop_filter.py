@@ -1,0 +1,76 @@
+"""The FLOP budget: every candidate is profiled with fvcore before any training, and one over
+the budget (or under the floor) is never trained."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eqnas.arch import Arch
+from eqnas.errors import EqnasError
+from eqnas.profiling import arch_flops, format_flops
+from eqnas.search.space import Sample, SearchSpace
+
+
+@dataclass
+class FlopFilter:
+    space: SearchSpace
+    flops_max: int
+    flops_min: int = 0
+    _cache: dict[str, int | None] = field(default_factory=dict)
+
+    def flops(self, sample: Sample) -> int | None:
+        """FLOPs of the sample's architecture, or None when the sample is not a valid architecture."""
+        key = self.space.key(sample)
+        if key not in self._cache:
+            try:
+                self._cache[key] = arch_flops(self.space.to_arch(sample))
+            except EqnasError:
+                self._cache[key] = None
+        return self._cache[key]
+
+    def within(self, flops: int | None) -> bool:
+        return flops is not None and self.flops_min <= flops <= self.flops_max
+
+    def check_feasible(self) -> None:
+        """A clear error before anything trains when no candidate can meet the budget."""
+        low = self._extreme(min)
+        high = self._extreme(max)
+        if low is not None and low > self.flops_max:
+            raise EqnasError(
+                f"no architecture in space {self.space.name!r} fits --flops {format_flops(self.flops_max)}: "
+                f"the smallest needs {format_flops(low)}"
+            )
+        if high is not None and high < self.flops_min:
+            raise EqnasError(
+                f"no architecture in space {self.space.name!r} reaches --flops-min {format_flops(self.flops_min)}: "
+                f"the largest needs {format_flops(high)}"
+            )
+
+    def _extreme(self, pick) -> int | None:
+        """Smallest (or largest) FLOPs in the space: exhaustive for small spaces, else coordinate
+        descent from the extreme numeric values (FLOPs grow with width, depth, kernel, resolution)."""
+        searched = self.space.searched()
+        if self.space.size() <= 64:
+            counts = [f for f in (self.flops(s) for s in self.space.enumerate()) if f is not None]
+            return pick(counts) if counts else None
+        sample = {label: pick(values, key=_order) for label, values in searched.items()}
+        best = self.flops(sample)
+        for _ in range(2):
+            for label, values in searched.items():
+                for value in values:
+                    trial = {**sample, label: value}
+                    flops = self.flops(trial)
+                    if flops is not None and (best is None or pick(flops, best) == flops and flops != best):
+                        sample, best = trial, flops
+        return best
+
+
+def _order(value) -> tuple:
+    """Numbers by size; group names by order (trivial first); other strings as they come."""
+    if isinstance(value, (int, float)):
+        return (0, value)
+    from eqnas.groups import parse_group
+
+    try:
+        return (0, parse_group(value).order)
+    except EqnasError:
+        return (1, str(value))

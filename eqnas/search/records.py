@@ -1,0 +1,57 @@
+"""Append-only trial records: one JSON line per finished trial, flushed and synced as it ends,
+so a killed search loses nothing finished and a resume is a read of the file."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["ok", "failed", "rejected"]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    key: str                   # the sample's identity (SearchSpace.key)
+    status: Status
+    sample: dict[str, Any]
+    arch: dict[str, Any] | None
+    flops: int | None          # fvcore: one multiply-add = one FLOP
+    params: int | None         # trainable coefficients
+    metric: float | None       # proxy validation metric, higher is better
+    seconds: float
+    error: str = ""
+    trial: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TrialLog:
+    """`trials.jsonl` in a run folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: TrialRecord) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(asdict(record)) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read(self) -> list[TrialRecord]:
+        if not self.path.exists():
+            return []
+        records = []
+        for line in self.path.read_text().splitlines():
+            try:
+                records.append(TrialRecord(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError):
+                continue  # a line cut short by a kill: the trial did not finish
+        return records
+
+    def finished(self) -> dict[str, TrialRecord]:
+        """The last record of every sample that was trained or tried (not merely rejected)."""
+        return {r.key: r for r in self.read() if r.status != "rejected"}
+
+    def rejected(self) -> dict[str, TrialRecord]:
+        return {r.key: r for r in self.read() if r.status == "rejected"}

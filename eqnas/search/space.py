@@ -1,0 +1,208 @@
+"""Search spaces: `spaces/*.yaml` files describing an equivariant supernet.
+
+Every architecture key takes either a fixed value or a list of choices. A sample is a flat
+dict {label: value} (labels such as `group`, `stem.width`, `stages.1.depth`); `to_arch` turns
+a sample into an architecture file, so the supernet hands out configs and `eqnas.build` makes
+static networks from them.
+
+    name: c8_resnet
+    family: resnet
+    group: C8                    # or a choice: [trivial, C4, C8, D4]
+    num_stages: [2, 3]           # optional: use the first k stages
+    resolution: [29, 33]
+    stem: {width: [4, 8], kernel: 5}
+    stages:
+      - {depth: [1, 2], width: [4, 8], kernel: [3, 5], stride: 1}
+      - {depth: [1, 2], width: [8, 16], stride: 2, group: [C8, C4]}   # per-stage group (restriction)
+    proxy: {data: fashion-mnist-rot, epochs: 1, subset: 2000, metric: accuracy}
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eqnas.arch import Arch, Stage, Stem
+from eqnas.errors import EqnasError
+
+Sample = dict[str, Any]
+
+ARCH_KEYS = ("family", "group", "resolution", "in_channels", "num_classes", "norm", "activation",
+             "weight_standardization", "post_residual_norm", "block")
+STEM_KEYS = ("width", "kernel", "stride")
+STAGE_KEYS = ("depth", "width", "kernel", "stride", "block", "group")
+PROXY_KEYS = ("data", "data_root", "epochs", "subset", "metric", "batch_size", "lr", "optimizer", "seed")
+METRICS = ("accuracy", "auc")
+TOP_KEYS = ("name", "description", "num_stages", "stem", "stages", "proxy", *ARCH_KEYS)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """How each candidate is trained during the search (options of `eqnas search` override)."""
+
+    data: str = "fashion-mnist-rot"
+    data_root: str | None = None
+    epochs: int = 1
+    subset: int | None = 2000
+    metric: str = "accuracy"
+    batch_size: int = 128
+    lr: float | None = None
+    optimizer: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    choices: dict[str, tuple]      # label -> candidate values (length 1 = fixed)
+    proxy: Proxy
+    stage_count: int
+    description: str = ""
+
+    def searched(self) -> dict[str, list]:
+        """Only the labels with more than one value: what the strategy chooses."""
+        return {label: list(values) for label, values in self.choices.items() if len(values) > 1}
+
+    def fixed(self) -> Sample:
+        return {label: values[0] for label, values in self.choices.items() if len(values) == 1}
+
+    def size(self) -> int:
+        total = 1
+        for values in self.choices.values():
+            total *= len(values)
+        return total
+
+    def complete(self, sample: Sample) -> Sample:
+        """The searched values plus the fixed ones."""
+        return {**self.fixed(), **sample}
+
+    def enumerate(self) -> list[Sample]:
+        labels = list(self.searched())
+        return [dict(zip(labels, values)) for values in itertools.product(*(self.choices[l] for l in labels))]
+
+    def to_arch(self, sample: Sample) -> Arch:
+        """The architecture a sample describes (raises EqnasError if the combination is invalid,
+        e.g. a stage group that is not a subgroup of the previous one)."""
+        full = self.complete(sample)
+        count = full.get("num_stages", self.stage_count)
+        stages = []
+        for index in range(count):
+            values = {key: full[f"stages.{index}.{key}"] for key in STAGE_KEYS if f"stages.{index}.{key}" in full}
+            values.setdefault("block", full.get("block", "basic"))
+            stages.append(Stage(**values))
+        stem = Stem(**{key: full[f"stem.{key}"] for key in STEM_KEYS if f"stem.{key}" in full})
+        top = {key: full[key] for key in ARCH_KEYS if key in full and key != "block"}
+        return Arch(stem=stem, stages=tuple(stages), name=f"{self.name} sample", **top)
+
+    def key(self, sample: Sample) -> str:
+        """A stable identity for a sample (records and resume)."""
+        return "|".join(f"{label}={sample[label]}" for label in sorted(sample))
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise EqnasError(f"cannot read space file {str(path)!r}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise EqnasError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    return parse_space(data, where=str(path), default_name=path.stem)
+
+
+def parse_space(data: Any, where: str = "space", default_name: str = "space") -> SearchSpace:
+    if not isinstance(data, dict):
+        raise EqnasError(f"{where}: expected a mapping at the top level")
+    _known(data, TOP_KEYS, where)
+    for key in ("family", "group", "stem", "stages"):
+        if key not in data:
+            raise EqnasError(f"{where}: missing key {key!r}")
+    choices: dict[str, tuple] = {}
+    for key in ARCH_KEYS:
+        if key in data:
+            choices[key] = _values(data[key], f"{where}.{key}")
+    choices.setdefault("resolution", (29,))
+    stem = data["stem"]
+    if not isinstance(stem, dict):
+        raise EqnasError(f"{where}.stem: expected a mapping")
+    _known(stem, STEM_KEYS, f"{where}.stem")
+    for key, value in stem.items():
+        choices[f"stem.{key}"] = _values(value, f"{where}.stem.{key}")
+    stages = data["stages"]
+    if not isinstance(stages, list) or not stages:
+        raise EqnasError(f"{where}.stages: expected a non-empty list of stages")
+    for index, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            raise EqnasError(f"{where}.stages[{index}]: expected a mapping")
+        _known(stage, STAGE_KEYS, f"{where}.stages[{index}]")
+        for key in ("depth", "width"):
+            if key not in stage:
+                raise EqnasError(f"{where}.stages[{index}]: missing key {key!r}")
+        for key, value in stage.items():
+            choices[f"stages.{index}.{key}"] = _values(value, f"{where}.stages[{index}].{key}")
+    if "num_stages" in data:
+        counts = _values(data["num_stages"], f"{where}.num_stages")
+        if any(not isinstance(c, int) or not 1 <= c <= len(stages) for c in counts):
+            raise EqnasError(f"{where}.num_stages: each value must be between 1 and {len(stages)}, got {list(counts)}")
+        choices["num_stages"] = counts
+    space = SearchSpace(
+        name=str(data.get("name", default_name)), choices=choices, proxy=_proxy(data.get("proxy", {}), where),
+        stage_count=len(stages), description=str(data.get("description", "")),
+    )
+    _check_values(space, where)
+    return space
+
+
+def _proxy(data: Any, where: str) -> Proxy:
+    if not isinstance(data, dict):
+        raise EqnasError(f"{where}.proxy: expected a mapping")
+    _known(data, PROXY_KEYS, f"{where}.proxy")
+    proxy = Proxy(**data)
+    if proxy.metric not in METRICS:
+        raise EqnasError(f"{where}.proxy.metric: {proxy.metric!r} is not one of {', '.join(METRICS)}")
+    if not isinstance(proxy.epochs, int) or proxy.epochs < 1:
+        raise EqnasError(f"{where}.proxy.epochs: must be a positive integer, got {proxy.epochs!r}")
+    return proxy
+
+
+def _known(data: dict, keys: tuple[str, ...], where: str) -> None:
+    for key in data:
+        if key not in keys:
+            raise EqnasError(f"{where}: unknown key {key!r} (valid keys: {', '.join(keys)})")
+
+
+def _values(value: Any, where: str) -> tuple:
+    if isinstance(value, list):
+        if not value:
+            raise EqnasError(f"{where}: empty choice; give at least one value")
+        if len(set(map(repr, value))) != len(value):
+            raise EqnasError(f"{where}: repeated values in choice {value}")
+        return tuple(value)
+    if isinstance(value, dict):
+        raise EqnasError(f"{where}: expected a value or a list of choices, got a mapping")
+    return (value,)
+
+
+def _check_values(space: SearchSpace, where: str) -> None:
+    """Each value on its own must be valid: build the first-choice arch with it substituted."""
+    base = {label: values[0] for label, values in space.choices.items()}
+    for label, values in space.choices.items():
+        for value in values:
+            try:
+                space.to_arch({**base, label: value})
+            except EqnasError as error:
+                if "subgroup" in str(error):
+                    continue  # group schedules are checked per sample (constraint, not a typo)
+                raise EqnasError(f"{where}: {label} = {value!r}: {error}") from None
+            except TypeError as error:
+                raise EqnasError(f"{where}: {label} = {value!r}: {error}") from None
+
+
+def replace_proxy(space: SearchSpace, **overrides: Any) -> SearchSpace:
+    """Options of `eqnas search` override the space file's proxy settings."""
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, **changes))

@@ -36,3 +36,12 @@ def random_arch(rng: random.Random, family: str, group: str, kernels=(1, 3, 5), 
 @pytest.fixture
 def rng() -> random.Random:
     return random.Random(0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_basis_cache(tmp_path_factory):
+    """Every test session computes its kernel bases through escnn (no stale disk cache)."""
+    import os
+
+    os.environ["EQNAS_CACHE"] = str(tmp_path_factory.mktemp("eqnas-cache"))
+    yield

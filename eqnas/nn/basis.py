@@ -1,12 +1,16 @@
-"""Kernel bases and restriction maps, computed once with escnn and cached in memory.
+"""Kernel bases and restriction maps, computed once with escnn and cached in memory and on disk.
 
 This is the only module that imports escnn. Everything downstream works on plain tensors:
 a basis of shape [K, out_size, in_size, k, k] for one pair of fields, so a filter is
-coefficients x basis.
+coefficients x basis. The disk cache (`$EQNAS_CACHE`, default ~/.cache/eqnas) lets a machine
+without escnn (a GPU box, say) run networks whose bases were computed elsewhere.
 """
 from __future__ import annotations
 
+import json
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,15 +19,52 @@ import torch
 from eqnas.errors import EqnasError
 from eqnas.groups import Group
 
-# escnn hands np.matrix to scikit-learn's randomized_svd, which current scikit-learn rejects
-# (escnn issue 112). Without it escnn falls back to numpy's exact SVD, which is also more accurate.
-import escnn.group._numerical as _escnn_numerical  # noqa: E402
 
-_escnn_numerical.randomized_svd = None
+def cache_dir() -> Path:
+    return Path(os.environ.get("EQNAS_CACHE", Path.home() / ".cache" / "eqnas")) / "bases"
+
+
+def _cached_tensor(name: str, compute) -> torch.Tensor:
+    path = cache_dir() / f"{name}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    value = compute()
+    _write_atomically(path, lambda tmp: torch.save(value, tmp))
+    return value
+
+
+def _cached_json(name: str, compute) -> Any:
+    path = cache_dir() / f"{name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    _write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(value)))
+    return value
+
+
+def _write_atomically(path: Path, write) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs recomputation
+
+
+def _escnn() -> Any:
+    import escnn.group._numerical as numerical
+
+    # escnn hands np.matrix to scikit-learn's randomized_svd, which current scikit-learn rejects
+    # (escnn issue 112). Without it escnn falls back to numpy's exact SVD, also more accurate.
+    numerical.randomized_svd = None
+    import escnn
+
+    return escnn
 
 
 def _gspace(group: Group) -> Any:
-    from escnn import gspaces
+    gspaces = _escnn().gspaces
 
     if group.kind == "C":
         return gspaces.rot2dOnR2(group.rotations)
@@ -48,8 +89,12 @@ def kernel_basis(group: Group, in_regular: bool, out_regular: bool, kernel: int)
         raise EqnasError(f"kernel size {kernel} is not supported: use an odd size >= 1")
     if group.is_trivial:
         return torch.eye(kernel * kernel).reshape(kernel * kernel, 1, 1, kernel, kernel)
-    from escnn import nn as enn
+    name = f"{group.name}_{'reg' if in_regular else 'triv'}_{'reg' if out_regular else 'triv'}_k{kernel}"
+    return _cached_tensor(name, lambda: _escnn_basis(group, in_regular, out_regular, kernel))
 
+
+def _escnn_basis(group: Group, in_regular: bool, out_regular: bool, kernel: int) -> torch.Tensor:
+    enn = _escnn().nn
     gspace = _gspace(group)
     rep_in = gspace.regular_repr if in_regular else gspace.trivial_repr
     rep_out = gspace.regular_repr if out_regular else gspace.trivial_repr
@@ -69,9 +114,13 @@ def kernel_basis(group: Group, in_regular: bool, out_regular: bool, kernel: int)
 def regular_matrices(group: Group) -> np.ndarray:
     """The regular representation as permutation matrices [|G|, |G|, |G|], in escnn's element order."""
     if group.is_trivial:
-        return np.ones((1, 1, 1))
-    fiber = _gspace(group).fibergroup
-    return np.stack([fiber.regular_representation(g) for g in fiber.elements]).round().astype(np.int64)
+        return np.ones((1, 1, 1), dtype=np.int64)
+
+    def compute() -> list:
+        fiber = _gspace(group).fibergroup
+        return np.stack([fiber.regular_representation(g) for g in fiber.elements]).round().astype(int).tolist()
+
+    return np.asarray(_cached_json(f"{group.name}_regular", compute), dtype=np.int64)
 
 
 @lru_cache(maxsize=None)
@@ -86,6 +135,10 @@ def restriction_permutation(parent: Group, child: Group) -> tuple[int, ...]:
         raise EqnasError(f"{child} is not a subgroup of {parent}: cannot restrict {parent} to {child}")
     if child == parent:
         return tuple(range(parent.order))
+    return tuple(_cached_json(f"restrict_{parent.name}_{child.name}", lambda: _restriction_order(parent, child)))
+
+
+def _restriction_order(parent: Group, child: Group) -> list[int]:
     if child.is_trivial and parent.kind == "C":
         sub_elements = [0]  # identity only
         embedded = [np.eye(parent.order, dtype=np.int64)]
@@ -103,7 +156,7 @@ def restriction_permutation(parent: Group, child: Group) -> tuple[int, ...]:
         covered.update(orbit)
         order.extend(orbit)
     _check_restriction(order, embedded, regular_matrices(child) if len(sub_elements) > 1 else np.ones((1, 1, 1)))
-    return tuple(order)
+    return order
 
 
 def _check_restriction(order: list[int], embedded: list[np.ndarray], child_regular: np.ndarray) -> None:

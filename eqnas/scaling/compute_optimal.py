@@ -9,7 +9,9 @@ fvcore convention) and covers forward plus backward, budgets C must be in the sa
 On the constraint D = C / (k N^p), with x = log N the loss is
     L(x) = E + A e^(-alpha x) + B (k / C)^beta e^(p beta x),
 a sum of two exponentials in x, hence convex with one stationary point:
-    N_opt = (alpha A / (p beta B) · (C / k)^beta)^(1 / (alpha + p beta)).
+    N_opt = (alpha A / (p beta B) · (C / k)^beta)^(1 / (alpha + p beta)),
+so along the frontier N_opt ∝ C^a and D_opt ∝ C^b with a = beta / (alpha + p beta) and
+b = alpha / (alpha + p beta).
 """
 from __future__ import annotations
 
@@ -108,6 +110,13 @@ def compute_optimal(fit: LawFit, flop_model: FlopModel, C: float) -> Optimum:
     return Optimum(N=N, D=D, loss=float(fit.predict(N, D)), flops=budget)
 
 
+def frontier_exponents(fit: LawFit, flop_model: FlopModel) -> tuple[float, float]:
+    """(a, b) with N_opt ∝ C^a and D_opt ∝ C^b: a = beta / (alpha + p beta), b = 1 - p a."""
+    _check_decaying_terms(fit)
+    a = fit.beta / (fit.alpha + flop_model.p * fit.beta)
+    return a, 1.0 - flop_model.p * a
+
+
 def frontier(fit: LawFit, flop_model: FlopModel, budgets: npt.ArrayLike) -> list[Optimum]:
     """compute_optimal at each budget, in the given order."""
     return [compute_optimal(fit, flop_model, float(c)) for c in np.atleast_1d(budgets)]
@@ -125,10 +134,11 @@ def iso_flop_curve(
 
 
 def _check_decaying_terms(fit: LawFit) -> None:
-    """With a zero exponent or coefficient one term never shrinks and the optimum runs off to
-    N or D → 0."""
+    """Unless both terms shrink with size, the optimum runs off to N → 0 or D → 0."""
     for name in ("alpha", "beta", "A", "B"):
         value = getattr(fit, name)
         if not value > 0:
-            raise EqnasError(f"compute-optimal size needs {name} > 0, but the fit has {name} = {value!r}")
+            raise EqnasError(
+                f"compute-optimal size needs {name} > 0, but the fit has {name} = {value!r}"
+            )
 

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from eqnas.errors import EqnasError
-from eqnas.scaling.compute_optimal import FlopModel, frontier, iso_flop_curve
+from eqnas.scaling.compute_optimal import FlopModel, frontier, frontier_exponents, iso_flop_curve
 from eqnas.scaling.law_fit import LawFit, as_positive
 
 PANEL_SIZE = (4.5, 3.6)  # inches per panel
@@ -83,8 +83,9 @@ def plot_frontier(
     ax = fig.add_subplot()
     budgets = _budgets(budgets)
     optima = frontier(fit, flop_model, budgets)
-    ax.plot(budgets, [o.N for o in optima], "o-", label="N_opt (parameters)")
-    ax.plot(budgets, [o.D for o in optima], "s-", label="D_opt (samples)")
+    a, b = frontier_exponents(fit, flop_model)
+    ax.plot(budgets, [o.N for o in optima], "o-", label=f"N_opt (parameters) ∝ C^{a:.3f}")
+    ax.plot(budgets, [o.D for o in optima], "s-", label=f"D_opt (samples) ∝ C^{b:.3f}")
     ax.set(xscale="log", yscale="log", xlabel="training FLOPs C", title="compute-optimal frontier")
     ax.legend(fontsize="small")
     return _save(fig, path)
@@ -120,16 +121,16 @@ def plot_families(
 def _draw_loss_vs_params(
     ax: Axes, fit: LawFit, N: npt.ArrayLike, D: npt.ArrayLike, loss: npt.ArrayLike, title: str
 ) -> None:
-    n, d, l = (as_positive(name, v) for name, v in (("N", N), ("D", D), ("loss", loss)))
-    if not n.shape == d.shape == l.shape or n.ndim != 1:
+    n, d, obs = (as_positive(name, v) for name, v in (("N", N), ("D", D), ("loss", loss)))
+    if not n.shape == d.shape == obs.shape or n.ndim != 1:
         raise EqnasError(
-            f"N, D and loss must be 1-D of one length, got shapes {n.shape}, {d.shape}, {l.shape}"
+            f"N, D and loss must be 1-D of one length, got shapes {n.shape}, {d.shape}, {obs.shape}"
         )
     d_values = np.unique(d)
     n_line = np.geomspace(n.min(), n.max(), 100)
     for colour, d_value in zip(_colours(len(d_values)), d_values):
         rows = d == d_value
-        ax.plot(n[rows], l[rows], "o", color=colour, label=f"D = {d_value:.3g}")
+        ax.plot(n[rows], obs[rows], "o", color=colour, label=f"D = {d_value:.3g}")
         ax.plot(n_line, fit.predict(n_line, d_value), "-", color=colour)
     ax.set(xscale="log", yscale="log", xlabel="parameters N", ylabel="loss")
     ax.set_title(title or f"α = {fit.alpha:.3f}, β = {fit.beta:.3f}, E = {fit.E:.3g}")

@@ -1,0 +1,1 @@
+"""Scaling laws: fitting L(N, D), compute-optimal sizes, and their plots."""

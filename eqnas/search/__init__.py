@@ -1,0 +1,1 @@
+"""Architecture search: spaces, the FLOP filter, strategies (through NNI), records."""

@@ -1,0 +1,70 @@
+"""`eqnas search --space S --flops B ...`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from eqnas.profiling import parse_budget
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90s', '30m', '2h', '1.5h' or plain seconds."""
+    from eqnas.errors import EqnasError
+
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    body, unit = (text[:-1], text[-1].lower()) if text[-1:].lower() in units else (text, "s")
+    try:
+        seconds = float(body) * units[unit]
+    except ValueError:
+        raise EqnasError(f"bad --time-budget {text!r}: use e.g. 90s, 30m, 2h") from None
+    if seconds <= 0:
+        raise EqnasError(f"bad --time-budget {text!r}: must be positive")
+    return seconds
+
+
+@click.command("search")
+@click.option("--space", "space_path", required=True, type=click.Path(dir_okay=False), help="Space file (spaces/*.yaml).")
+@click.option("--flops", required=True, help="FLOP budget per sample (fvcore: 1 multiply-add = 1 FLOP), e.g. 100M, 2G.")
+@click.option("--flops-min", default=None, help="Optional lower FLOP bound.")
+@click.option("--strategy", default="evolution", show_default=True,
+              help="evolution | random | tpe | grid | rl (NNI's strategies), or compound (EfficientNet scaling).")
+@click.option("--trials", default=10, show_default=True, type=click.IntRange(min=1), help="Trained trials.")
+@click.option("--time-budget", default=None, help="Stop starting trials after this long (e.g. 2h).")
+@click.option("--data", default=None, help="Dataset for the proxy (overrides the space file).")
+@click.option("--data-root", default=None, type=click.Path(file_okay=False), help="Folder with the dataset files.")
+@click.option("--epochs", default=None, type=click.IntRange(min=1), help="Proxy epochs (overrides the space file).")
+@click.option("--subset", default=None, type=click.IntRange(min=1), help="Proxy training images (overrides the space file).")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Run folder (default runs/<space>).")
+@click.option("--resume", is_flag=True, help="Continue the search in --out; finished trials are not trained again.")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1), help="Trials at once.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
+def command(space_path: str, flops: str, flops_min: str | None, strategy: str, trials: int, time_budget: str | None,
+            data: str | None, data_root: str | None, epochs: int | None, subset: int | None, out_dir: str | None,
+            resume: bool, concurrency: int, seed: int, device: str) -> None:
+    """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
+    from eqnas.search.runner import SearchConfig, run_search
+    from eqnas.search.space import load_space, replace_proxy
+
+    budget = parse_budget(flops)
+    config = SearchConfig(
+        flops_max=budget, flops_min=parse_budget(flops_min) if flops_min else 0, strategy=strategy, trials=trials,
+        time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
+    )
+    space = replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed)
+    out = Path(out_dir or f"runs/{space.name}")
+    if strategy == "compound":
+        from eqnas.scaling.compound_search import compound_from_space
+
+        compound_from_space(space, config, out, device, echo=click.echo)
+        return
+    from eqnas.search.proxy import proxy_trainer
+
+    click.echo(f"searching {space.name} ({space.size()} architectures) with {strategy}, {trials} trials, "
+               f"budget {flops} FLOPs; proxy: {space.proxy.data}, {space.proxy.epochs} epoch(s), "
+               f"{space.proxy.subset} images -> {out}")
+    run_search(space, config, proxy_trainer(space.proxy, device), out, echo=click.echo)
+    click.echo(f"table: eqnas report {out}    retrain: eqnas retrain --arch {out}/best.json --data {space.proxy.data}")

@@ -1,0 +1,54 @@
+"""The proxy: how a search trains one candidate, with the same loop as full retraining.
+
+The score is the best validation metric of a short run on a training subset; the test split
+is never looked at during a search.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from eqnas.arch import Arch
+from eqnas.data.base import Splits
+from eqnas.search.space import Proxy
+
+PROXY_VAL_SIZE = 2000  # validation images per proxy evaluation (seeded subset)
+_METRIC_KEYS = {"accuracy": "acc", "auc": "auc"}
+
+
+def proxy_config(proxy: Proxy, device: str = "auto"):
+    from eqnas.train.config import TrainConfig
+
+    values = {"epochs": proxy.epochs, "batch_size": proxy.batch_size, "subset": proxy.subset, "seed": proxy.seed,
+              "device": device, "select": _METRIC_KEYS[proxy.metric], "schedule": "onecycle"}
+    if proxy.lr is not None:
+        values["lr"] = proxy.lr
+    if proxy.optimizer is not None:
+        values["optimizer"] = proxy.optimizer
+    return TrainConfig(**values)
+
+
+def proxy_splits(splits: Splits, seed: int) -> Splits:
+    """The training split as it is (the config's subset applies), a seeded validation subset,
+    and that same subset in the test slot so the proxy never touches the test split."""
+    from eqnas.train.loaders import take_subset
+
+    val = take_subset(splits.val, min(PROXY_VAL_SIZE, len(splits.val)), seed)
+    return Splits(train=splits.train, val=val, test=val, info=splits.info)
+
+
+def proxy_trainer(proxy: Proxy, device: str = "auto") -> Callable[[Arch], float]:
+    """arch -> best validation metric after the proxy training. Datasets are loaded once per resolution."""
+    from eqnas.data.registry import load_dataset
+    from eqnas.train.loop import train
+
+    config = proxy_config(proxy, device)
+    cache: dict[int, Splits] = {}
+
+    def train_one(arch: Arch) -> float:
+        if arch.resolution not in cache:
+            full = load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
+            cache[arch.resolution] = proxy_splits(full, proxy.seed)
+        result = train(arch, cache[arch.resolution], config, out_dir=None, progress=False)
+        return float(result.metrics["best_val"][config.select])
+
+    return train_one

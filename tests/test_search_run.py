@@ -1,0 +1,127 @@
+"""Search runs: the FLOP budget holds for every trial, failures are recorded and the search goes
+on, and a killed search resumes without training any finished trial again."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eqnas.arch import Arch
+from eqnas.profiling import arch_flops
+from eqnas.search.flop_filter import FlopFilter
+from eqnas.search.records import TrialLog
+from eqnas.search.runner import SearchConfig, run_search
+from eqnas.search.space import parse_space
+
+SPACE = parse_space({
+    "name": "tiny", "family": "resnet", "group": ["trivial", "C4", "D4"], "resolution": 13,
+    "stem": {"width": [1, 2, 3], "kernel": 3},
+    "stages": [{"depth": [1, 2], "width": [1, 2, 4], "stride": 2}],
+    "proxy": {"data": "synthetic", "epochs": 1, "subset": 64},
+})
+
+
+def _budget() -> int:
+    counts = sorted(FlopFilter(SPACE, 10**12).flops(s) for s in SPACE.enumerate())
+    return counts[len(counts) // 2]  # about half the space is over budget
+
+
+def fake_metric(arch: Arch) -> float:
+    """A deterministic score that prefers bigger, more symmetric models."""
+    return arch.base_group.order + arch.stem.width / 10 + sum(s.width for s in arch.stages) / 100
+
+
+def test_every_trained_trial_is_within_budget_and_rejections_are_recorded(tmp_path):
+    budget = _budget()
+    trained = []
+    summary = run_search(SPACE, SearchConfig(flops_max=budget, strategy="random", trials=8, seed=1),
+                         lambda arch: trained.append(arch) or fake_metric(arch), tmp_path, echo=lambda _: None)
+    assert len(trained) == 8
+    assert all(arch_flops(arch) <= budget for arch in trained)
+    records = TrialLog(tmp_path / "trials.jsonl").read()
+    assert all(r.flops <= budget for r in records if r.status == "ok")
+    assert all(r.flops is None or r.flops > budget for r in records if r.status == "rejected")
+    assert summary.rejected == sum(r.status == "rejected" for r in records) > 0
+    best = Arch.load(tmp_path / "best.json")
+    assert fake_metric(best) == max(fake_metric(a) for a in trained)
+    assert arch_flops(best) <= budget
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+    assert len(list((tmp_path / "top").glob("*.json"))) == 5
+
+
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
+    calls = []
+
+    def flaky(arch: Arch) -> float:
+        calls.append(arch)
+        if len(calls) in (2, 4):
+            raise RuntimeError("CUDA out of memory (simulated)")
+        if len(calls) == 5:
+            return float("nan")
+        return fake_metric(arch)
+
+    summary = run_search(SPACE, SearchConfig(flops_max=10**12, strategy="evolution", trials=7, seed=0),
+                         flaky, tmp_path, echo=lambda _: None)
+    records = [r for r in TrialLog(tmp_path / "trials.jsonl").read() if r.status != "rejected"]
+    assert [r.status for r in records] == ["ok", "failed", "ok", "failed", "failed", "ok", "ok"]
+    assert "out of memory" in records[1].error and "NaN" in records[4].error
+    assert summary.failed == 3 and summary.evaluated == 7
+
+
+def test_killed_search_resumes_without_retraining(tmp_path):
+    trained_first: list[str] = []
+
+    def killed_after_three(arch: Arch) -> float:
+        if len(trained_first) == 3:
+            raise KeyboardInterrupt
+        trained_first.append(arch.to_json())
+        return fake_metric(arch)
+
+    config = SearchConfig(flops_max=_budget(), strategy="random", trials=6, seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(SPACE, config, killed_after_three, tmp_path, echo=lambda _: None)
+    finished = [r for r in TrialLog(tmp_path / "trials.jsonl").read() if r.status == "ok"]
+    assert len(finished) == 3
+
+    trained_again: list[str] = []
+    resumed = SearchConfig(**{**config.__dict__, "resume": True})
+    run_search(SPACE, resumed, lambda arch: trained_again.append(arch.to_json()) or fake_metric(arch),
+               tmp_path, echo=lambda _: None)
+    assert not set(trained_again) & set(trained_first)
+    assert len(trained_again) == 3
+    ok = [r for r in TrialLog(tmp_path / "trials.jsonl").read() if r.status == "ok"]
+    assert len({r.key for r in ok}) == 6
+
+
+def test_existing_run_needs_resume(tmp_path):
+    run_search(SPACE, SearchConfig(flops_max=10**12, strategy="random", trials=1), fake_metric, tmp_path,
+               echo=lambda _: None)
+    from eqnas.errors import EqnasError
+
+    with pytest.raises(EqnasError, match="already holds a search"):
+        run_search(SPACE, SearchConfig(flops_max=10**12, strategy="random", trials=1), fake_metric, tmp_path,
+                   echo=lambda _: None)
+
+
+def test_search_cli_end_to_end_on_synthetic(tmp_path):
+    """The real proxy (training loop on synthetic data), the report and the import of the winner."""
+    from eqnas.cli import main
+    import eqnas
+
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(json.dumps({
+        "name": "tiny", "family": "resnet", "group": "C4", "resolution": 13,
+        "stem": {"width": [1, 2], "kernel": 3}, "stages": [{"depth": 1, "width": [1, 2], "stride": 2}],
+        "proxy": {"data": "synthetic", "epochs": 1, "subset": 128}}))
+    out = tmp_path / "run"
+    main(["search", "--space", str(space_file), "--flops", "50M", "--trials", "2", "--strategy", "random",
+          "--out", str(out), "--device", "cpu"])
+    model = eqnas.load(out / "best.json")
+    assert model.arch.final_group.name == "C4"
+    records = TrialLog(out / "trials.jsonl").read()
+    assert sum(r.status == "ok" for r in records) == 2
+    assert all(0.0 <= r.metric <= 1.0 for r in records if r.status == "ok")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", "--space", str(space_file), "--flops", "1k", "--out", str(tmp_path / "none")])
+    assert exit_info.value.code == 2

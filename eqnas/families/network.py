@@ -22,6 +22,10 @@ class EquivariantNet(nn.Module):
         self.group_pool = GroupPool(out_type)
         self.spatial_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(out_type.fields, arch.num_classes)
+        # Small logits at initialisation: the first loss is about log(classes), whatever the depth
+        # (not zero, so an untrained network's logits still show whether it is invariant).
+        nn.init.normal_(self.classifier.weight, std=0.01)
+        nn.init.zeros_(self.classifier.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.spatial_pool(self.group_pool(self.features(x)))

@@ -41,7 +41,10 @@ class EquivariantConv2d(nn.Module):
         self.kernel, self.stride, self.padding = kernel, stride, kernel // 2
         self.weight_standardization = weight_standardization
         basis = kernel_basis(in_type.group, in_type.regular, out_type.regular, kernel)
-        self.register_buffer("basis", basis.clone(), persistent=False)
+        # Scale the basis so that unit-variance coefficients give unit-variance filter entries, as
+        # for a plain conv: the same learning rates then suit every group (trivial included).
+        basis = basis / basis.pow(2).sum(0).mean().sqrt()
+        self.register_buffer("basis", basis.contiguous(), persistent=False)
         self.coefficients = nn.Parameter(torch.empty(out_type.fields, in_type.fields, basis.shape[0]))
         self.bias = nn.Parameter(torch.zeros(out_type.fields)) if bias else None
         self._eval_weight: torch.Tensor | None = None
@@ -49,10 +52,10 @@ class EquivariantConv2d(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """He initialisation of the expanded filter: var(weight) = 2 / fan_in on average."""
+        """He initialisation of the expanded filter: var(weight) = 2 / fan_in on average
+        (the basis is normalised, see __init__)."""
         fan_in = self.in_type.channels * self.kernel**2
-        basis_power = self.basis.pow(2).sum(0).mean().item()
-        nn.init.normal_(self.coefficients, std=math.sqrt(2.0 / fan_in / basis_power))
+        nn.init.normal_(self.coefficients, std=math.sqrt(2.0 / fan_in))
 
     def expand_weight(self) -> torch.Tensor:
         """[out_channels, in_channels, k, k] from coefficients and basis."""

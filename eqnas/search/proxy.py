@@ -18,13 +18,9 @@ _METRIC_KEYS = {"accuracy": "acc", "auc": "auc"}
 def proxy_config(proxy: Proxy, device: str = "auto"):
     from eqnas.train.config import TrainConfig
 
-    values = {"epochs": proxy.epochs, "batch_size": proxy.batch_size, "subset": proxy.subset, "seed": proxy.seed,
-              "device": device, "select": _METRIC_KEYS[proxy.metric], "schedule": "onecycle"}
-    if proxy.lr is not None:
-        values["lr"] = proxy.lr
-    if proxy.optimizer is not None:
-        values["optimizer"] = proxy.optimizer
-    return TrainConfig(**values)
+    return TrainConfig(epochs=proxy.epochs, batch_size=proxy.batch_size, subset=proxy.subset, seed=proxy.seed,
+                       device=device, select=_METRIC_KEYS[proxy.metric], schedule="onecycle", lr=proxy.lr,
+                       optimizer=proxy.optimizer)
 
 
 def proxy_splits(splits: Splits, seed: int) -> Splits:

@@ -1,0 +1,106 @@
+"""`eqnas retrain --arch A.json --data D --out DIR [...]`: train an architecture file on a dataset.
+
+Every training flag defaults to "not given": the value then comes from --recipe if it sets it,
+else from `TrainConfig`'s default (shown in brackets).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eqnas.arch import ACTIVATIONS, NORMS
+from eqnas.cli.options import arch_option, load_arch
+from eqnas.train.augment import AUGMENTATIONS
+from eqnas.train.config import ACCOUNTANTS, SELECT_METRICS, TrainConfig
+from eqnas.train.optim import OPTIMIZERS, SCHEDULES
+from eqnas.train.recipes import RECIPES, recipe_names
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def _option(flag: str, field: str, help: str, shown: str | None = None, **kwargs: Any):
+    """A TrainConfig flag: default None (not given), the dataclass default shown in the help."""
+    default = shown if shown is not None else _DEFAULTS[field]
+    return click.option(flag, field, default=None, help=f"{help} [default: {default}]", **kwargs)
+
+
+def _help() -> str:
+    lines = ["Train an architecture file on a dataset (optionally with DP-SGD) and write metrics.json,",
+             "checkpoint.pt, arch.json, config.json and curves.png to --out.", "",
+             "The arch's channels, classes and resolution follow the data; under --dp its batch norm",
+             "becomes group norm. Explicit flags override --recipe, which overrides the defaults.",
+             "", "\b", "Recipes (--recipe):"]
+    lines += [f"  {name:<11} {RECIPES[name].citation}" for name in recipe_names()]
+    return "\n".join(lines)
+
+
+@click.command("retrain", help=_help())
+@arch_option()
+@click.option("--data", required=True, help="Dataset name (e.g. synthetic, fashion-mnist, pathmnist) or npz:PATH.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the data files.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--recipe", type=click.Choice(recipe_names()), default=None, help="Named preset (see above).")
+@click.option("--resolution", type=click.IntRange(min=1), default=None,
+              help="Image size to train at (the data is resized). [default: the arch's resolution]")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Share of the training images held out for validation where the data has no val split.")
+@_option("--epochs", "epochs", "Passes over the training data.", type=int)
+@_option("--batch-size", "batch_size", "Logical batch (expected Poisson batch under --dp).", type=int)
+@_option("--physical-batch-size", "physical_batch_size", "Most images per forward pass, views included.",
+        shown="the whole batch", type=int)
+@_option("--optimizer", "optimizer", "Optimizer.", type=click.Choice(sorted(OPTIMIZERS)))
+@_option("--lr", "lr", "Learning rate.", type=float)
+@_option("--momentum", "momentum", "SGD momentum.", type=float)
+@_option("--weight-decay", "weight_decay", "Weight decay.", type=float)
+@_option("--schedule", "schedule", "Learning-rate schedule.", type=click.Choice(sorted(SCHEDULES)))
+@_option("--label-smoothing", "label_smoothing", "Label smoothing.", type=float)
+@_option("--augment", "augment", "Training augmentation.", type=click.Choice(sorted(AUGMENTATIONS)))
+@click.option("--no-augment", is_flag=True, help="Shorthand for --augment none.")
+@_option("--aug-mult", "aug_mult", "Augmented views per sample (gradients averaged per sample before clipping).",
+        type=int)
+@_option("--ema-decay", "ema_decay", "Decay of the weight EMA used for evaluation (0: off).", type=float)
+@_option("--select", "select", "Validation metric choosing the checkpoint.", type=click.Choice(SELECT_METRICS))
+@_option("--norm", "norm", "Override the arch's norm.",
+        shown="the arch's; group instead of batch under --dp", type=click.Choice(NORMS))
+@_option("--activation", "activation", "Override the arch's activation.", shown="the arch's",
+        type=click.Choice(ACTIVATIONS))
+@_option("--dp/--no-dp", "dp", "Train with DP-SGD (Opacus).")
+@_option("--epsilon", "epsilon", "Target epsilon (with --dp).", type=float)
+@_option("--delta", "delta", "delta (with --dp).", shown="min(1e-5, 1/N)", type=float)
+@_option("--max-grad-norm", "max_grad_norm", "Per-sample clipping norm (with --dp).", type=float)
+@_option("--accountant", "accountant", "Privacy accountant (with --dp).", type=click.Choice(ACCOUNTANTS))
+@_option("--seed", "seed", "Seed for weights, data order, augmentation and noise.", type=int)
+@_option("--device", "device", "auto (CUDA if present), cpu, cuda or cuda:N.", type=str)
+@_option("--subset", "subset", "Train on a seeded random subset of this many images.",
+        shown="all", type=int)
+@_option("--workers", "num_workers", "Data-loading worker processes.", type=int)
+def command(arch_path: str, data: str, data_root: str | None, out_dir: str, recipe: str | None,
+            resolution: int | None, val_fraction: float, no_augment: bool, **flags: Any) -> None:
+    from eqnas.data.registry import load_dataset
+    from eqnas.errors import EqnasError
+    from eqnas.train.loop import train
+    from eqnas.train.recipes import resolve_config
+
+    if no_augment:
+        if flags["augment"] not in (None, "none"):
+            raise EqnasError(f"--no-augment contradicts --augment {flags['augment']}")
+        flags["augment"] = "none"
+    config = resolve_config(recipe, **flags)
+    arch = load_arch(arch_path)
+    splits = load_dataset(data, root=data_root, resolution=resolution or arch.resolution, seed=config.seed,
+                          val_fraction=val_fraction)
+    result = train(arch, splits, config, Path(out_dir), progress=True)
+    for change in result.metrics["arch_changes"]:
+        click.echo(f"arch changed: {change}")
+    click.echo(_summary(result.metrics, out_dir))
+
+
+def _summary(metrics: dict[str, Any], out_dir: str) -> str:
+    privacy = metrics["privacy"]
+    eps = "not private" if privacy is None else (
+        f"eps {privacy['epsilon']:.3f} (delta {privacy['delta']:.2g}, {privacy['accountant']})")
+    return (f"test acc {metrics['test_acc']:.4f}  AUC {metrics['test_auc']:.4f}  {eps}  "
+            f"[{metrics['weights']} weights, best epoch {metrics['best_epoch']}/{metrics['epochs']}] -> {out_dir}")

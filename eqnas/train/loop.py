@@ -1,0 +1,165 @@
+"""The one training loop, used by search proxies (`out_dir=None`) and full retraining alike.
+
+Per epoch: train (one `Session` step per logical batch, then the schedule and the weight
+average), evaluate the evaluated weights (EMA if configured, else raw) on the validation split,
+keep the best by `config.select`. At the end the best weights are evaluated on the test split.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from eqnas.arch import Arch
+from eqnas.build import build
+from eqnas.data.base import Splits
+from eqnas.train.adapt import adapt_arch
+from eqnas.train.augment import Views
+from eqnas.train.config import TrainConfig
+from eqnas.train.ema import WeightEMA
+from eqnas.train.evaluate import evaluate
+from eqnas.train.loaders import take_subset, train_loader
+from eqnas.train.optim import make_criterion, make_optimizer, make_scheduler
+from eqnas.train.record import RunRecord
+from eqnas.train.runtime import Runtime, generator, resolve_runtime, seed_everything
+from eqnas.train.session import ForwardLoss, PlainSession, Session
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    metrics: dict[str, Any]  # what metrics.json holds
+    model: nn.Module  # the evaluated weights (metrics["weights"]: "ema" or "raw") of the best epoch; CPU, eval
+    raw_model: nn.Module  # the raw weights at the end of training; CPU, eval
+    out_dir: Path | None
+
+
+def _session(network: nn.Module, config: TrainConfig, train_set, criterion: nn.Module, runtime: Runtime) -> Session:
+    views = Views(config.augment, config.aug_mult, generator(config.seed, "augment", runtime.device))
+    forward = ForwardLoss(views, criterion, runtime)
+    loader = train_loader(train_set, config.batch_size, config.seed, config.num_workers)
+    optimizer = make_optimizer(network.parameters(), config)
+    if config.dp:
+        from eqnas.train.privacy import PrivateSession  # imports Opacus only for private runs
+
+        return PrivateSession(network, optimizer, loader, forward, config, config.physical_batch_size,
+                              generator(config.seed, "noise", runtime.device))
+    physical = config.physical_batch_size
+    samples = config.batch_size if physical is None else max(1, physical // config.aug_mult)
+    return PlainSession(network, optimizer, loader, forward, samples)
+
+
+def _train_epoch(session: Session, scheduler, ema: WeightEMA | None, bar: tqdm) -> float:
+    """Mean training loss over the epoch's samples (views averaged per sample)."""
+    total, samples = 0.0, 0
+    for images, targets in session.batches():
+        outcome = session.learn(images, targets)
+        if outcome.samples:
+            total, samples = total + outcome.loss * outcome.samples, samples + outcome.samples
+        if outcome.stepped:
+            scheduler.step()
+            if ema is not None:
+                ema.update(session.network)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / max(samples, 1):.4f}", refresh=False)
+    return total / samples if samples else float("nan")
+
+
+@dataclass
+class _Progress:
+    """What the epochs produced so far; survives an interrupt."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None  # epoch, val metrics and CPU state_dict of the best epoch
+    interrupted: bool = False
+
+
+def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Module, score, record: RunRecord,
+         config: TrainConfig, show: bool) -> _Progress:
+    """The epochs: train, validate, keep the best checkpoint. A KeyboardInterrupt ends them early."""
+    progress = _Progress()
+    weights = "ema" if ema is not None else "raw"
+    try:
+        for epoch in range(1, config.epochs + 1):
+            epoch_start = time.perf_counter()
+            with tqdm(total=session.steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=not show,
+                      leave=False, file=sys.stderr) as bar:
+                train_loss = _train_epoch(session, scheduler, ema, bar)
+            val = score(evaluated)
+            row = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()},
+                   "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - epoch_start}
+            privacy = session.privacy()
+            if privacy is not None:
+                row["epsilon"] = privacy["epsilon"]
+            progress.history.append(row)
+            best = progress.best
+            if best is None or val[config.select] > best["val"][config.select]:
+                state = {k: v.detach().cpu().clone() for k, v in evaluated.state_dict().items()}
+                progress.best = {"epoch": epoch, "val": val, "state": state}
+                record.checkpoint(state, epoch, weights)
+    except KeyboardInterrupt:
+        progress.interrupted = True
+    finally:
+        session.close()
+    return progress
+
+
+def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path | None = None,
+          progress: bool = True) -> TrainResult:
+    """Trains `arch` (adapted to the data, see `adapt_arch`) and returns the metrics and models;
+    with `out_dir`, writes the files listed in `eqnas.train.record`. A KeyboardInterrupt keeps
+    the best checkpoint, writes metrics with "interrupted": true, and is re-raised."""
+    start = time.perf_counter()
+    out_dir = None if out_dir is None else Path(out_dir)
+    runtime = resolve_runtime(config.device, config.dp)
+    arch, changes = adapt_arch(arch, splits.info, config)
+    seed_everything(config.seed)
+    # channels_last applies to the inputs only: eqnas filters are expanded from coefficients on
+    # every call (and bases are rank 5), so there is no stored 4-d weight to convert
+    network = build(arch).to(runtime.device)
+    ema = WeightEMA(network, config.ema_decay) if config.ema_decay > 0 else None  # before Opacus adds hooks
+    train_set = take_subset(splits.train, config.subset, config.seed)
+    criterion = make_criterion(splits.info.task, config.label_smoothing)
+    session = _session(network, config, train_set, criterion, runtime)
+    scheduler = make_scheduler(session.optimizer, config.schedule, session.steps_per_epoch * config.epochs)
+    record = RunRecord(out_dir, arch, config)
+
+    def score(model: nn.Module, split=splits.val) -> dict[str, float]:
+        return evaluate(model, split, splits.info.task, criterion, runtime, config.eval_batch_size)
+
+    evaluated = ema.module if ema is not None else network
+    done = _fit(session, scheduler, ema, evaluated, score, record, config, progress and sys.stderr.isatty())
+    model = build(arch).to(runtime.device)
+    test = None
+    if done.best is not None:
+        model.load_state_dict(done.best["state"])
+        test = score(model, splits.test)
+    sizes = {"train_size": len(train_set), "val_size": len(splits.val), "test_size": len(splits.test)}
+    metrics = {
+        **{f"test_{key}": None if test is None else test[key] for key in ("acc", "auc", "loss")},
+        "weights": "ema" if ema is not None else "raw",
+        "selected_by": f"val_{config.select}",
+        "best_epoch": None if done.best is None else done.best["epoch"],
+        "best_val": None if done.best is None else done.best["val"],
+        "epochs": len(done.history),
+        "epochs_planned": config.epochs,
+        "seconds": time.perf_counter() - start,
+        "interrupted": done.interrupted,
+        "history": done.history,
+        "privacy": session.privacy(),
+        "arch_changes": changes,
+        "arch": arch.to_dict(),
+        "data": {**dataclasses.asdict(splits.info), **sizes},
+        "runtime": runtime.to_dict(),
+        "config": config.to_dict(),
+    }
+    record.finish(metrics)
+    if done.interrupted:
+        raise KeyboardInterrupt
+    return TrainResult(metrics=metrics, model=model.cpu().eval(), raw_model=network.cpu().eval(), out_dir=out_dir)

@@ -1,0 +1,169 @@
+"""DP-SGD through Opacus: the one module of eqnas that imports it.
+
+Conventions, stated once:
+- Sampling: Poisson, sample rate q = 1 / ceil(N / batch_size) (Opacus's `make_private_with_epsilon`),
+  so the expected logical batch is N*q <= batch_size; one epoch is 1/q steps.
+- Noise: the multiplier is the smallest (to Opacus's tolerance 0.01) that keeps the chosen
+  accountant's epsilon at or below the target after `epochs` epochs.
+- Reported epsilon: `accountant.get_epsilon(delta)` for the steps actually taken (so an
+  interrupted run reports less), with the same accountant (`rdp` or `prv`).
+- delta: the given value, else min(1e-5, 1/N). delta must be well below 1/N (releasing one random
+  record outright is (0, 1/N)-DP); 1e-5 is the convention at CIFAR scale (De et al. 2022 and
+  Hölzl et al. 2023 use it for N = 50,000), and for N > 100,000 we fall back to 1/N, the scale De
+  et al. use on ImageNet (8e-7 for 1.28M images).
+- Clipping: flat, over all parameters, per sample; with augmentation multiplicity K the
+  per-view gradients of a sample are averaged before clipping (`average_views`), so one sample
+  still contributes one clipped gradient and the accountant sees the B samples, not B*K views.
+- Guarantee: it covers the training split. Model selection uses the validation split, which is
+  not protected by this guarantee.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from opacus import GradSampleModule, PrivacyEngine
+from opacus.utils.batch_memory_manager import wrap_data_loader
+from opacus.validators import ModuleValidator
+from opacus.validators.errors import UnsupportedModuleError
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from eqnas.errors import EqnasError
+from eqnas.train.config import TrainConfig
+from eqnas.train.grad_samplers import grad_sample_module, private_buffers  # importing registers eqnas's rules
+from eqnas.train.session import ForwardLoss, Outcome
+
+DEFAULT_DELTA = 1e-5
+
+
+def resolve_delta(delta: float | None, train_size: int) -> float:
+    """The given delta, else min(1e-5, 1/N) (see the module docstring for why)."""
+    return delta if delta is not None else min(DEFAULT_DELTA, 1.0 / train_size)
+
+
+def validate_private(network: nn.Module) -> None:
+    """Refuses, as an EqnasError, networks whose per-sample gradients would not be per-sample:
+    layers keeping buffers that may mix samples (batch-norm statistics; the constant buffers of
+    eqnas layers, such as a kernel basis, are declared in `eqnas.train.grad_samplers`), and
+    whatever Opacus's module validator rejects."""
+    found = private_buffers(network)
+    if found:
+        raise EqnasError(f"the network cannot be trained with DP-SGD: {', '.join(found)} may mix samples "
+                         f"(use norm 'group' for per-sample normalisation)")
+    try:
+        ModuleValidator.validate(network, strict=True)
+    except UnsupportedModuleError as error:
+        problems = " ".join(" ".join(str(e).split()) for e in error.args)
+        raise EqnasError(f"the network cannot be trained with DP-SGD: {problems} "
+                         f"(use norm 'group' for per-sample normalisation)") from None
+
+
+def wrap_private(network: nn.Module) -> GradSampleModule:
+    """Opacus's per-sample-gradient wrapper, after `validate_private` turned refusals into errors."""
+    validate_private(network)
+    return grad_sample_module(network, loss_reduction="mean")
+
+
+def average_views(params: Iterable[nn.Parameter], views: int) -> None:
+    """Per-sample gradients of the K views of each sample -> their mean, before clipping.
+
+    The model saw [B*K] inputs, sample-major (see `eqnas.train.augment.Views`), so Opacus left
+    p.grad_sample as [B*K, ...]; it becomes [B, ...], the gradient of each sample's mean loss over
+    its views (Opacus's "mean" reduction has already undone the 1/(B*K) of the loss).
+    """
+    if views == 1:
+        return
+    for p in params:
+        grad_sample = getattr(p, "grad_sample", None)
+        if grad_sample is None:
+            continue
+        if not isinstance(grad_sample, Tensor):
+            raise RuntimeError("per-sample gradients were accumulated over several backward passes")
+        p.grad_sample = grad_sample.reshape(-1, views, *grad_sample.shape[1:]).mean(dim=1)
+
+
+def _steps(engine: PrivacyEngine) -> int:
+    return sum(steps for _, _, steps in engine.accountant.history)
+
+
+class PrivateSession:
+    """DP-SGD: Poisson batches, per-sample clipping and noise; physical batches of at most
+    `physical_images` images (views included) accumulate into one logical step."""
+
+    def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
+                 forward: ForwardLoss, config: TrainConfig, physical_images: int | None,
+                 noise_generator: torch.Generator) -> None:
+        self.network, self.forward, self.config = network, forward, config
+        self.views = config.aug_mult
+        self.train_size = len(loader.dataset)
+        self.delta = resolve_delta(config.delta, self.train_size)
+        with warnings.catch_warnings():  # secure_mode is off on purpose: seeded, repeatable research runs
+            warnings.filterwarnings("ignore", message="Secure RNG turned off")
+            self.engine = PrivacyEngine(accountant=config.accountant)
+        try:
+            with warnings.catch_warnings():  # the noise search probes huge multipliers, where the best RDP order
+                warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")  # is the largest
+                self.model, self.dp_optimizer, dp_loader = self.engine.make_private_with_epsilon(
+                    module=wrap_private(network), optimizer=optimizer, data_loader=loader,
+                    target_epsilon=config.epsilon, target_delta=self.delta, epochs=config.epochs,
+                    max_grad_norm=config.max_grad_norm, poisson_sampling=True, noise_generator=noise_generator,
+                )
+        except ValueError as error:  # e.g. "The privacy budget is too low."
+            raise EqnasError(f"epsilon={config.epsilon}, delta={self.delta:g} over {config.epochs} epochs: "
+                             f"{error}") from None
+        self.optimizer = optimizer
+        self.sample_rate = 1.0 / len(loader)
+        self.steps_per_epoch = len(dp_loader)
+        samples = None if physical_images is None else max(1, physical_images // self.views)
+        self.loader = dp_loader if samples is None else wrap_data_loader(
+            data_loader=dp_loader, max_batch_size=samples, optimizer=self.dp_optimizer)
+
+    def batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return iter(self.loader)
+
+    def learn(self, images: Tensor, targets: Tensor) -> Outcome:
+        before = _steps(self.engine)
+        if len(images) == 0:
+            # an empty Poisson batch is still a noisy step; Opacus needs per-sample gradients to exist
+            for p in self.dp_optimizer.params:
+                p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+            loss = float("nan")
+        else:
+            loss_tensor = self.forward(self.model, images, targets)
+            with warnings.catch_warnings():  # the first layer's input needs no gradient; Opacus hooks still fire
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                loss_tensor.backward()
+            average_views(self.dp_optimizer.params, self.views)
+            loss = loss_tensor.item()
+        self.dp_optimizer.step()
+        self.dp_optimizer.zero_grad(set_to_none=True)
+        return Outcome(loss=loss, samples=len(images), stepped=_steps(self.engine) > before)
+
+    def close(self) -> None:
+        """Removes Opacus's hooks and per-sample attributes, leaving `network` a plain module."""
+        self.model.cleanup()
+
+    def epsilon(self) -> float:
+        return float(self.engine.get_epsilon(self.delta)) if _steps(self.engine) else 0.0
+
+    def privacy(self) -> dict[str, Any]:
+        return {
+            "epsilon": self.epsilon(),
+            "target_epsilon": self.config.epsilon,
+            "delta": self.delta,
+            "delta_source": "given" if self.config.delta is not None else "min(1e-5, 1/N)",
+            "accountant": self.config.accountant,
+            "noise_multiplier": float(self.dp_optimizer.noise_multiplier),
+            "sample_rate": self.sample_rate,
+            "expected_batch_size": self.dp_optimizer.expected_batch_size,
+            "steps": _steps(self.engine),
+            "max_grad_norm": self.config.max_grad_norm,
+            "aug_mult": self.views,
+            "train_size": self.train_size,
+            "sampling": "poisson",
+            "clipping": "flat",
+            "secure_rng": False,
+        }

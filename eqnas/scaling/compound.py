@@ -8,6 +8,7 @@ measured with fvcore on the built model (one multiply-add = one FLOP), never ass
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -66,20 +67,49 @@ def coefficient_grid(step: float = 0.05, max_value: float = 2.0, tolerance: floa
 
 
 def scale_to_target(base: Arch, coefficients: Coefficients, phi: int, target_flops: float,
-                    max_steps: int = 12) -> tuple[Arch, int]:
-    """The phi-th compound-scaled architecture, its width then corrected until its measured
-    FLOPs lie within 10% of `target_flops` (rounding to whole fields and blocks moves them)."""
+                    max_steps: int = 8) -> tuple[Arch, int]:
+    """The phi-th compound-scaled architecture, corrected until its measured FLOPs lie within
+    10% of `target_flops`: first the width multiplier (FLOPs ~ width^2), then, where rounding
+    to whole fields is too coarse, single-field and single-step moves of the widths and the
+    resolution, greedily."""
     depth, width, resolution = coefficients.alpha**phi, coefficients.beta**phi, coefficients.gamma**phi
-    best: tuple[float, Arch, int] | None = None
     correction = 1.0
+    best: tuple[float, Arch, int] | None = None
     for _ in range(max_steps):
         arch = scale_arch(base, depth, width * correction, resolution, coefficients.group)
         flops = arch_flops(arch)
-        miss = abs(flops / target_flops - 1.0)
-        if best is None or miss < best[0]:
-            best = (miss, arch, flops)
-        if miss <= FLOP_TOLERANCE / 2:
+        if best is None or _miss(flops, target_flops) < best[0]:
+            best = (_miss(flops, target_flops), arch, flops)
+        if best[0] <= FLOP_TOLERANCE / 2:
             break
-        correction *= math.sqrt(target_flops / flops)  # FLOPs ~ width^2
+        correction *= math.sqrt(target_flops / flops)
     assert best is not None
+    while best[0] > FLOP_TOLERANCE / 2:
+        moves = [(arch, arch_flops(arch)) for arch in _neighbours(best[1])]
+        candidate = min(moves, key=lambda move: _miss(move[1], target_flops), default=None)
+        if candidate is None or _miss(candidate[1], target_flops) >= best[0]:
+            break
+        best = (_miss(candidate[1], target_flops), *candidate)
     return best[1], best[2]
+
+
+def _miss(flops: float, target: float) -> float:
+    return abs(flops / target - 1.0)
+
+
+def _neighbours(arch: Arch) -> list[Arch]:
+    """Architectures one field, or one exact resolution step, away."""
+    result = []
+    for index, stage in enumerate(arch.stages):
+        for delta in (-1, 1):
+            if stage.width + delta >= 1:
+                stages = list(arch.stages)
+                stages[index] = dataclasses.replace(stage, width=stage.width + delta)
+                result.append(arch.replace(stages=tuple(stages)))
+    for delta in (-1, 1):
+        if arch.stem.width + delta >= 1:
+            result.append(arch.replace(stem=dataclasses.replace(arch.stem, width=arch.stem.width + delta)))
+        size = arch.resolution + delta * arch.total_stride
+        if size > arch.total_stride:
+            result.append(arch.replace(resolution=size))
+    return result

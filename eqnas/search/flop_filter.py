@@ -46,12 +46,18 @@ class FlopFilter:
             )
 
     def _extreme(self, pick) -> int | None:
-        """Smallest (or largest) FLOPs in the space: exhaustive for small spaces, else coordinate
-        descent from the extreme numeric values (FLOPs grow with width, depth, kernel, resolution)."""
-        searched = self.space.searched()
+        found = self.extreme_sample(pick)
+        return None if found is None else found[1]
+
+    def extreme_sample(self, pick) -> tuple[Sample, int] | None:
+        """The sample with the smallest (or largest) FLOPs: exhaustive for small spaces, else
+        coordinate descent from the extreme numeric values (FLOPs grow with width, depth,
+        kernel and resolution)."""
         if self.space.size() <= 64:
-            counts = [f for f in (self.flops(s) for s in self.space.enumerate()) if f is not None]
-            return pick(counts) if counts else None
+            counted = [(s, self.flops(s)) for s in self.space.enumerate()]
+            counted = [(s, f) for s, f in counted if f is not None]
+            return pick(counted, key=lambda item: item[1]) if counted else None
+        searched = self.space.searched()
         sample = {label: pick(values, key=_order) for label, values in searched.items()}
         best = self.flops(sample)
         for _ in range(2):
@@ -61,7 +67,7 @@ class FlopFilter:
                     flops = self.flops(trial)
                     if flops is not None and (best is None or pick(flops, best) == flops and flops != best):
                         sample, best = trial, flops
-        return best
+        return None if best is None else (sample, best)
 
 
 def _order(value) -> tuple:

@@ -19,7 +19,7 @@ from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.profiling import arch_flops, format_flops
 from eqnas.scaling.compound import FLOP_TOLERANCE, Coefficients, coefficient_grid, scale_arch, scale_to_target
-from eqnas.search.records import TrialLog, TrialRecord
+from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 
 TrainFn = Callable[[Arch], float]
 
@@ -62,7 +62,7 @@ def run_compound(base: Arch, config: ScaleConfig, train_fn: TrainFn, out_dir: Pa
     grid = coefficient_grid(config.grid_step, tolerance=config.grid_tolerance, groups=groups)
     log = TrialLog(out_dir / "grid.jsonl")
     done = {r.key: r for r in log.read()}
-    by_arch: dict[str, TrialRecord] = {json.dumps(r.arch, sort_keys=True): r for r in done.values() if r.status == "ok"}
+    by_arch: dict[str, TrialRecord] = {arch_identity(r.arch): r for r in done.values() if r.status == "ok"}
     echo(f"base {format_flops(base_flops)} FLOPs; {len(grid)} grid points at phi=1, budget {format_flops(budget)}")
     for index, point in enumerate(grid, start=1):
         key = _key(point)
@@ -75,7 +75,7 @@ def run_compound(base: Arch, config: ScaleConfig, train_fn: TrainFn, out_dir: Pa
             log.append(TrialRecord(key=key, status="rejected", sample=sample, arch=arch.to_dict(), flops=flops,
                                    params=None, metric=None, seconds=0.0, error="over budget", trial=index))
             continue
-        identity = json.dumps(arch.to_dict(), sort_keys=True)
+        identity = arch_identity(arch.to_dict())
         started = time.perf_counter()
         if identity in by_arch:  # rounding made the same network: trained once
             metric, status, error = by_arch[identity].metric, "ok", ""

@@ -30,7 +30,9 @@ def plot_pareto(records: list[TrialRecord], path: Path, metric_name: str, flops_
         points = [(r.flops / 1e6, r.metric) for r in ok]
         ax.scatter(*zip(*points), s=28, label=f"trials ({len(ok)})", color="tab:blue", alpha=0.8)
         front = pareto_front(points)
-        ax.step(*zip(*front), where="post", color="tab:green", label="Pareto front")
+        right = max(max(p[0] for p in points), (flops_max or 0) / 1e6)
+        front_x, front_y = zip(*front, (right, front[-1][1]))  # the front holds up to the budget
+        ax.step(front_x, front_y, where="post", color="tab:green", label="Pareto front")
         best = max(ok, key=lambda r: r.metric)
         ax.scatter([best.flops / 1e6], [best.metric], marker="*", s=220, color="tab:orange", label="best", zorder=3)
     if failed:

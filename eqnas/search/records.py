@@ -55,3 +55,8 @@ class TrialLog:
 
     def rejected(self) -> dict[str, TrialRecord]:
         return {r.key: r for r in self.read() if r.status == "rejected"}
+
+
+def arch_identity(arch_dict: dict[str, Any] | None) -> str:
+    """Samples that differ only in labels the network does not use build the same network."""
+    return json.dumps(arch_dict, sort_keys=True)

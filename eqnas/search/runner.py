@@ -17,7 +17,7 @@ from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.profiling import format_flops
 from eqnas.search.flop_filter import FlopFilter
-from eqnas.search.records import TrialLog, TrialRecord
+from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 from eqnas.search.space import Sample, SearchSpace
 
 TrainFn = Callable[[Arch], float]
@@ -81,6 +81,8 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
                                    metric=None, seconds=0.0, error=reason))
         return ok
 
+    by_arch = {arch_identity(r.arch): r for r in finished.values() if r.status == "ok"}
+
     def evaluate(sample: Sample) -> float:
         key = space.key(sample)
         if key in finished:
@@ -92,8 +94,11 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
         arch = space.to_arch(sample)
         flops = flop_filter.flops(sample)
         started = time.perf_counter()
+        twin = by_arch.get(arch_identity(arch.to_dict()))
+        extra = {"same_as": twin.key} if twin else {}
         try:
-            metric = float(train_fn(arch))
+            # samples that differ only in unused labels (e.g. a dropped stage) are one network
+            metric = twin.metric if twin else float(train_fn(arch))
             if math.isnan(metric):
                 raise TrialFailed("metric is NaN (diverged)")
             status, error = "ok", ""
@@ -104,10 +109,12 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
         record = TrialRecord(
             key=key, status=status, sample=sample, arch=arch.to_dict(), flops=flops,
             params=_params(arch), metric=metric, seconds=round(time.perf_counter() - started, 3),
-            error=error, trial=counter["trial"],
+            error=error, trial=counter["trial"], extra=extra,
         )
         log.append(record)
         finished[key] = record
+        if status == "ok":
+            by_arch.setdefault(arch_identity(record.arch), record)
         shown = f"{metric:.4f}" if metric is not None else f"FAILED ({error[:80]})"
         echo(f"trial {record.trial}: {format_flops(flops)} FLOPs, {space.proxy.metric} {shown}, {record.seconds:.1f}s")
         if status == "failed":
@@ -142,7 +149,7 @@ def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,
 
     records = TrialLog(out_dir / "trials.jsonl").read()
     ok = sorted((r for r in records if r.status == "ok"), key=lambda r: -r.metric)
-    unique_ok = list({r.key: r for r in reversed(ok)}.values())[::-1]
+    unique_ok = list({arch_identity(r.arch): r for r in reversed(ok)}.values())[::-1]
     failed = len({r.key for r in records if r.status == "failed"})
     rejected = len({r.key for r in records if r.status == "rejected"})
     best_path = None

@@ -264,7 +264,7 @@ def train_metrics(arch: Arch, splits: Splits, config: TrainConfig) -> dict[str, 
     """The shared training loop's metrics for one point (no files written)."""
     from eqnas.train.loop import train
 
-    return train(arch, splits, config, out_dir=None, progress=False).metrics
+    return train(arch, splits, config, out_dir=None, progress=False, test=False).metrics
 
 
 def sweep_train_config(proxy: Proxy, config: SweepConfig) -> TrainConfig:

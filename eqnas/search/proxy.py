@@ -24,8 +24,8 @@ def proxy_config(proxy: Proxy, device: str = "auto"):
 
 
 def proxy_splits(splits: Splits, seed: int) -> Splits:
-    """The training split as it is (the config's subset applies), a seeded validation subset,
-    and that same subset in the test slot so the proxy never touches the test split."""
+    """The training split as it is (the config's subset applies) and a seeded validation subset;
+    the test slot holds that subset too, unused (`train(..., test=False)`)."""
     from eqnas.train.loaders import take_subset
 
     val = take_subset(splits.val, min(PROXY_VAL_SIZE, len(splits.val)), seed)
@@ -44,7 +44,7 @@ def proxy_trainer(proxy: Proxy, device: str = "auto") -> Callable[[Arch], float]
         if arch.resolution not in cache:
             full = load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
             cache[arch.resolution] = proxy_splits(full, proxy.seed)
-        result = train(arch, cache[arch.resolution], config, out_dir=None, progress=False)
+        result = train(arch, cache[arch.resolution], config, out_dir=None, progress=False, test=False)
         return float(result.metrics["best_val"][config.select])
 
     return train_one

@@ -111,10 +111,11 @@ def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Modul
 
 
 def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, test: bool = True) -> TrainResult:
     """Trains `arch` (adapted to the data, see `adapt_arch`) and returns the metrics and models;
     with `out_dir`, writes the files listed in `eqnas.train.record`. A KeyboardInterrupt keeps
-    the best checkpoint, writes metrics with "interrupted": true, and is re-raised."""
+    the best checkpoint, writes metrics with "interrupted": true, and is re-raised. `test=False`
+    (search proxies, law sweeps) selects on validation and never touches the test split."""
     start = time.perf_counter()
     out_dir = None if out_dir is None else Path(out_dir)
     runtime = resolve_runtime(config.device, config.dp)
@@ -136,13 +137,13 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
     evaluated = ema.module if ema is not None else network
     done = _fit(session, scheduler, ema, evaluated, score, record, config, progress and sys.stderr.isatty())
     model = build(arch).to(runtime.device)
-    test = None
+    test_scores = None
     if done.best is not None:
         model.load_state_dict(done.best["state"])
-        test = score(model, splits.test)
+        test_scores = score(model, splits.test) if test else None
     sizes = {"train_size": len(train_set), "val_size": len(splits.val), "test_size": len(splits.test)}
     metrics = {
-        **{f"test_{key}": None if test is None else test[key] for key in ("acc", "auc", "loss")},
+        **{f"test_{key}": None if test_scores is None else test_scores[key] for key in ("acc", "auc", "loss")},
         "weights": "ema" if ema is not None else "raw",
         "selected_by": f"val_{config.select}",
         "best_epoch": None if done.best is None else done.best["epoch"],

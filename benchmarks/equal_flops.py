@@ -5,8 +5,8 @@ the same strategy, trials and proxy; retrain both winners with the same recipe, 
 DP-SGD (epsilon = 8); write a markdown table and a plot. Searches and retrainings are folders
 under --out, so an interrupted run resumes (finished searches and retrainings are reused).
 
-    python benchmarks/equal_flops.py --data fashion-mnist-rot,fashion-mnist --budgets 30M,100M \\
-        --trials 6 --epochs 3 --out runs/equal_flops
+    python benchmarks/equal_flops.py --data fashion-mnist-rot,fashion-mnist --budgets 40M,100M \\
+        --trials 4 --epochs 2 --train-subset 10000 --out runs/equal_flops
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def retrained(arch: Arch, data: str, dp: bool, args, out: Path) -> dict:
     if metrics_path.exists():
         return json.loads(metrics_path.read_text())
     splits = load_dataset(data, resolution=arch.resolution, seed=args.seed)
-    common = dict(epochs=args.epochs, seed=args.seed, device=args.device, schedule="onecycle")
+    common = dict(epochs=args.epochs, seed=args.seed, device=args.device, schedule="onecycle", subset=args.train_subset)
     if dp:
         config = TrainConfig(**common, dp=True, epsilon=8.0, batch_size=args.dp_batch, optimizer="sgd", lr=args.dp_lr,
                              momentum=0.9, max_grad_norm=1.0, physical_batch_size=256)
@@ -59,7 +59,7 @@ def retrained(arch: Arch, data: str, dp: bool, args, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="fashion-mnist-rot,fashion-mnist")
-    parser.add_argument("--budgets", default="30M,100M")
+    parser.add_argument("--budgets", default="40M,100M")
     parser.add_argument("--equivariant", default=str(ROOT / "spaces/c8_resnet.yaml"))
     parser.add_argument("--plain", default=str(ROOT / "spaces/cnn_resnet.yaml"))
     parser.add_argument("--strategy", default="evolution")
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--proxy-epochs", type=int, default=1)
     parser.add_argument("--proxy-subset", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=3, help="retraining epochs (both families, both modes)")
+    parser.add_argument("--train-subset", type=int, default=None, help="retraining images (default: all)")
     parser.add_argument("--dp-batch", type=int, default=512)
     parser.add_argument("--dp-lr", type=float, default=0.5)
     parser.add_argument("--no-dp", action="store_true")

@@ -5,13 +5,18 @@ input size above its minimum.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from eqnas.arch import Arch
-from eqnas.families.blocks import LayerOptions
-from eqnas.groups import FieldType
+from eqnas.arch import Arch, Stage
+from eqnas.families.blocks import ConvNormAct, LayerOptions
+from eqnas.groups import FieldType, Group
 from eqnas.nn import GroupPool, Restrict
+
+# (input type, stage, options) -> (the stage's layers, output type): all a family defines
+StageBuilder = Callable[[FieldType, Stage, LayerOptions], tuple[list[nn.Module], FieldType]]
 
 
 class EquivariantNet(nn.Module):
@@ -41,10 +46,23 @@ def input_type(arch: Arch) -> FieldType:
     return FieldType(arch.base_group, arch.in_channels, regular=False)
 
 
-def restrict_if_needed(layers: list[nn.Module], current: FieldType, stage_group) -> FieldType:
+def restrict_if_needed(layers: list[nn.Module], current: FieldType, stage_group: Group) -> FieldType:
     """Appends a restriction layer when a stage declares a subgroup; returns the new type."""
     if stage_group == current.group:
         return current
     restrict = Restrict(current, stage_group)
     layers.append(restrict)
     return restrict.out_type
+
+
+def assemble(arch: Arch, stage_layers: StageBuilder) -> EquivariantNet:
+    """Lifting stem, then each stage (restricted to its group first), then the invariant head."""
+    options = layer_options(arch)
+    stem = ConvNormAct(input_type(arch), arch.stem.width, arch.stem.kernel, arch.stem.stride, options)
+    layers: list[nn.Module] = [stem]
+    current = stem.out_type
+    for stage, group in zip(arch.stages, arch.stage_groups()):
+        current = restrict_if_needed(layers, current, group)
+        new_layers, current = stage_layers(current, stage, options)
+        layers.extend(new_layers)
+    return EquivariantNet(arch, nn.Sequential(*layers), current)

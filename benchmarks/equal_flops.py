@@ -5,7 +5,7 @@ the same strategy, trials and proxy; retrain both winners with the same recipe, 
 DP-SGD (epsilon = 8); write a markdown table and a plot. Searches and retrainings are folders
 under --out, so an interrupted run resumes (finished searches and retrainings are reused).
 
-    python benchmarks/equal_flops.py --data fashion-mnist-rot,fashion-mnist --budgets 40M,100M \\
+    python benchmarks/equal_flops.py --data fashion-mnist-rot,fashion-mnist --budgets 100M,200M \\
         --trials 4 --epochs 2 --train-subset 10000 --out runs/equal_flops
 """
 from __future__ import annotations
@@ -39,6 +39,8 @@ def searched_winner(space_path: Path, data: str, budget: int, args, out: Path) -
         config = SearchConfig(flops_max=budget, strategy=args.strategy, trials=args.trials, seed=args.seed,
                               resume=(out / "trials.jsonl").exists())
         run_search(space, config, proxy_trainer(space.proxy, args.device), out, echo=print)
+    if not (out / "best.json").exists():
+        raise SystemExit(f"the search in {out} trained nothing within the budget")
     return Arch.load(out / "best.json")
 
 
@@ -59,7 +61,7 @@ def retrained(arch: Arch, data: str, dp: bool, args, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="fashion-mnist-rot,fashion-mnist")
-    parser.add_argument("--budgets", default="40M,100M")
+    parser.add_argument("--budgets", default="100M,200M")
     parser.add_argument("--equivariant", default=str(ROOT / "spaces/c8_resnet.yaml"))
     parser.add_argument("--plain", default=str(ROOT / "spaces/cnn_resnet.yaml"))
     parser.add_argument("--strategy", default="evolution")

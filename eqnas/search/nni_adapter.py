@@ -26,7 +26,7 @@ What NNI does, checked against its source and by ``tests/test_nni_adapter.py``
     for it; a failed trial still counts towards ``max_trials``.
   * Stopping: after ``max_trials`` evaluations, when the strategy runs out of new samples (a
     small space, or grid done), at ``time_budget_s`` (checked between trials: a running trial
-    is not interrupted), or after ``_SKIPS_PER_TRIAL * max_trials`` samples turned away
+    is not interrupted), or after ``max(_MIN_SKIPS, _SKIPS_PER_TRIAL * max_trials)`` samples turned away
     (rejected or repeated), so an ``accept`` that rejects everything cannot loop forever.
   * Seeds: random, grid, evolution and TPE take the seed. rl (and the caller's ``evaluate``)
     draw from torch's and numpy's global generators; those are seeded from ``seed`` for the
@@ -84,6 +84,7 @@ __all__ = ["STOP_REASONS", "STRATEGIES", "SearchOutcome", "run_search"]
 _log = logging.getLogger(__name__)
 
 _SKIPS_PER_TRIAL = 50  # samples turned away (rejected or repeated) per allowed trial before giving up
+_MIN_SKIPS = 1000  # a tight budget rejects most of a large space; a FLOP count costs ~0.1 s
 _NNI_LOG_LEVELS = {
     "nni": logging.ERROR,
     # The sequential engine logs every failed trial at ERROR; this module logs it once instead.
@@ -318,7 +319,7 @@ def run_search(
     """
     _check_arguments(choices, strategy, max_trials, seed, time_budget_s, concurrency)
     tally = _Tally()
-    max_skipped = _SKIPS_PER_TRIAL * max_trials
+    max_skipped = max(_MIN_SKIPS, _SKIPS_PER_TRIAL * max_trials)
     deadline = time.monotonic() + (math.inf if time_budget_s is None else time_budget_s)
     guard = _GuardedFilter(choices, accept, tally, deadline, max_skipped)
     evaluator = FunctionalEvaluator(_trial, evaluate=evaluate, tally=tally)

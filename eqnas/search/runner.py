@@ -167,6 +167,9 @@ def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,
     )
     (out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
     echo(f"{summary.evaluated} trained ({failed} failed), {rejected} rejected by the FLOP budget before training")
+    if not unique_ok:
+        echo("no trial finished: the strategy found too few candidates within the budget; raise --flops, "
+             "lower --flops-min or narrow the space")
     if best_path:
         echo(f"best: {metric_name} {summary.best_metric:.4f} at {format_flops(summary.best_flops)} FLOPs -> {best_path}")
     return summary

@@ -98,7 +98,7 @@ def test_unknown_name_lists_valid_names():
 
 
 def test_registry_refuses_duplicates():
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match="registered twice"):
         register_dataset("synthetic")(lambda: None)
 
 

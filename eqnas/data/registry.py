@@ -13,32 +13,26 @@ from eqnas.data.base import DatasetInfo, Splits
 from eqnas.data.source import DatasetSource
 from eqnas.data.tensors import carve_val, resize
 from eqnas.errors import EqnasError
+from eqnas.registry import Registry
 
 NPZ_PREFIX = "npz:"
 
 Factory = Callable[[], DatasetSource]
 FactoryT = TypeVar("FactoryT", bound=Factory)
 
-_REGISTRY: dict[str, Factory] = {}
+_REGISTRY: Registry[Factory] = Registry("dataset")
 
 
 def register_dataset(name: str) -> Callable[[FactoryT], FactoryT]:
     """Decorator: register a zero-argument factory (usually a `DatasetSource` class) under ``name``."""
-
-    def add(factory: FactoryT) -> FactoryT:
-        if name in _REGISTRY:
-            raise ValueError(f"dataset {name!r} is already registered")
-        if name.startswith(NPZ_PREFIX):
-            raise ValueError(f"dataset names may not start with {NPZ_PREFIX!r}")
-        _REGISTRY[name] = factory
-        return factory
-
-    return add
+    if name.startswith(NPZ_PREFIX):
+        raise ValueError(f"dataset names may not start with {NPZ_PREFIX!r}")
+    return _REGISTRY.register(name)
 
 
 def dataset_names() -> list[str]:
     """Registered names, sorted (``npz:PATH`` is accepted as well but is not listed)."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def _source(name: str) -> DatasetSource:

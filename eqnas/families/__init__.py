@@ -5,30 +5,13 @@ from typing import Callable
 
 from torch import nn
 
-from eqnas.errors import EqnasError
+from eqnas.registry import Registry
 
 FamilyBuilder = Callable[..., nn.Module]
-_FAMILIES: dict[str, FamilyBuilder] = {}
-
-
-def register_family(name: str) -> Callable[[FamilyBuilder], FamilyBuilder]:
-    def decorator(builder: FamilyBuilder) -> FamilyBuilder:
-        if name in _FAMILIES:
-            raise ValueError(f"family {name!r} is registered twice")
-        _FAMILIES[name] = builder
-        return builder
-
-    return decorator
-
-
-def family_names() -> list[str]:
-    return sorted(_FAMILIES)
-
-
-def get_family(name: str) -> FamilyBuilder:
-    if name not in _FAMILIES:
-        raise EqnasError(f"unknown family {name!r}: choose one of {', '.join(family_names())}")
-    return _FAMILIES[name]
+FAMILIES: Registry[FamilyBuilder] = Registry("family")
+register_family = FAMILIES.register
+family_names = FAMILIES.names
+get_family = FAMILIES.get_or_fail
 
 
 # Importing the family modules registers them.

@@ -17,18 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from eqnas.registry import Registry
+
 Augmentation = Callable[[Tensor, torch.Generator], Tensor]
-AUGMENTATIONS: dict[str, Augmentation] = {}
-
-
-def register_augmentation(name: str) -> Callable[[Augmentation], Augmentation]:
-    def add(augmentation: Augmentation) -> Augmentation:
-        if name in AUGMENTATIONS:
-            raise ValueError(f"augmentation {name!r} is registered twice")
-        AUGMENTATIONS[name] = augmentation
-        return augmentation
-
-    return add
+AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation")
+register_augmentation = AUGMENTATIONS.register
 
 
 def _flip(x: Tensor, generator: torch.Generator) -> Tensor:

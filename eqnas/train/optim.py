@@ -12,46 +12,37 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from eqnas.registry import Registry
 from eqnas.train.config import TrainConfig
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter], TrainConfig], torch.optim.Optimizer]
 Schedule = Callable[[float], float]
 
-OPTIMIZERS: dict[str, OptimizerFactory] = {}
-SCHEDULES: dict[str, Schedule] = {}
+OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
+SCHEDULES: Registry[Schedule] = Registry("schedule")
 
 
-def _register(table: dict, name: str) -> Callable:
-    def add(entry):
-        if name in table:
-            raise ValueError(f"{name!r} is registered twice")
-        table[name] = entry
-        return entry
-
-    return add
-
-
-@_register(OPTIMIZERS, "sgd")
+@OPTIMIZERS.register("sgd")
 def _sgd(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-@_register(OPTIMIZERS, "adam")
+@OPTIMIZERS.register("adam")
 def _adam(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-@_register(OPTIMIZERS, "adamw")
+@OPTIMIZERS.register("adamw")
 def _adamw(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-@_register(SCHEDULES, "constant")
+@SCHEDULES.register("constant")
 def _constant(t: float) -> float:
     return 1.0
 
 
-@_register(SCHEDULES, "cosine")
+@SCHEDULES.register("cosine")
 def _cosine(t: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * t))
 
@@ -60,7 +51,7 @@ ONECYCLE_WARMUP = 0.3  # torch's OneCycleLR default pct_start
 ONECYCLE_START, ONECYCLE_END = 1 / 25, 1 / 25 / 1e4  # its div_factor and final_div_factor
 
 
-@_register(SCHEDULES, "onecycle")
+@SCHEDULES.register("onecycle")
 def _onecycle(t: float) -> float:
     """Cosine warm-up from lr/25 to lr over the first 30 %, then cosine annealing to lr/2.5e5."""
     if t < ONECYCLE_WARMUP:
@@ -72,7 +63,7 @@ def _onecycle(t: float) -> float:
 STEP_MILESTONES, STEP_GAMMA = (0.5, 0.75), 0.1  # MedMNIST v2: x0.1 at epochs 50 and 75 of 100
 
 
-@_register(SCHEDULES, "step")
+@SCHEDULES.register("step")
 def _step(t: float) -> float:
     return STEP_GAMMA ** sum(t >= milestone for milestone in STEP_MILESTONES)
 

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from eqnas.errors import EqnasError
+from eqnas.registry import Registry
 from eqnas.train.config import DP_FIELDS, TrainConfig
 
 
@@ -22,31 +23,22 @@ class Recipe:
     doc: str = ""
 
 
-RECIPES: dict[str, Recipe] = {}
+RECIPES: Registry[Recipe] = Registry("recipe")
 
 
 def register_recipe(name: str, citation: str) -> Callable[[Callable[[], dict[str, Any]]], Recipe]:
     """Decorator on a function returning the preset's values; its docstring is the long story."""
 
     def add(make: Callable[[], dict[str, Any]]) -> Recipe:
-        if name in RECIPES:
-            raise ValueError(f"recipe {name!r} is registered twice")
         values = make()
         TrainConfig(**values)  # a preset must itself be a valid configuration
-        RECIPES[name] = Recipe(name, citation, MappingProxyType(values), (make.__doc__ or "").strip())
-        return RECIPES[name]
+        return RECIPES.add(name, Recipe(name, citation, MappingProxyType(values), (make.__doc__ or "").strip()))
 
     return add
 
 
-def recipe_names() -> list[str]:
-    return sorted(RECIPES)
-
-
-def get_recipe(name: str) -> Recipe:
-    if name not in RECIPES:
-        raise EqnasError(f"unknown recipe {name!r}: choose one of {', '.join(recipe_names())}")
-    return RECIPES[name]
+recipe_names = RECIPES.names
+get_recipe = RECIPES.get_or_fail
 
 
 def resolve_config(recipe: str | None = None, **explicit: Any) -> TrainConfig:

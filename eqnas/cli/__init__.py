@@ -3,6 +3,7 @@ flags into a config and calls one function. User errors print one line and exit 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
@@ -61,5 +62,3 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("eqnas: interrupted; finished results are kept", err=True)
         sys.exit(130)
 
-
-import importlib.util  # noqa: E402

@@ -17,17 +17,8 @@ from eqnas.errors import EqnasError
 from eqnas.profiling import arch_flops
 from eqnas.scaling.law_fit import FitConfig
 from eqnas.scaling.law_report import fit_problem, run_laws
-from eqnas.scaling.law_sweep import (
-    PointLog,
-    SweepConfig,
-    candidate_samples,
-    parse_fractions,
-    parse_sizes,
-    pick_sizes,
-    run_sweep,
-    subset_sizes,
-    train_metrics,
-)
+from eqnas.scaling.law_sizes import candidate_samples, parse_fractions, parse_sizes, pick_sizes, subset_sizes
+from eqnas.scaling.law_sweep import PointLog, SweepConfig, run_sweep, train_metrics
 from eqnas.search.space import parse_space
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,7 +36,8 @@ def command(space_paths: tuple[str, ...], sizes_text: str, fractions_text: str, 
     from eqnas.errors import EqnasError
     from eqnas.profiling import parse_budget
     from eqnas.scaling.law_report import run_laws
-    from eqnas.scaling.law_sweep import SweepConfig, parse_fractions, parse_sizes
+    from eqnas.scaling.law_sizes import parse_fractions, parse_sizes
+    from eqnas.scaling.law_sweep import SweepConfig
     from eqnas.search.space import load_space, replace_proxy
 
     if epsilon is not None and not dp:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.profiling import arch_flops, format_flops
 from eqnas.search.space import Sample, SearchSpace

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eqnas.arch import Arch
 from eqnas.data.base import Splits
 from eqnas.errors import EqnasError
+from eqnas.jsonlog import JsonLinesLog
 from eqnas.search.space import Proxy, Sample, SearchSpace
 from eqnas.scaling.law_sizes import CANDIDATE_LIMIT, candidate_samples, pick_sizes, subset_sizes
 from eqnas.train.config import TrainConfig
@@ -75,30 +75,15 @@ class PointRecord:
     sample: dict[str, Any] = field(default_factory=dict)
 
 
-class PointLog:
+class PointLog(JsonLinesLog[PointRecord]):
     """`points.jsonl` of one family: appended and flushed per point, so an interrupt keeps them."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, record: PointRecord) -> None:
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(asdict(record)) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        super().__init__(path, PointRecord)
 
     def latest(self) -> dict[str, PointRecord]:
         """The last record of every point (a retried point's new result replaces the old)."""
-        if not self.path.exists():
-            return {}
-        records: dict[str, PointRecord] = {}
-        for line in self.path.read_text().splitlines():
-            try:
-                record = PointRecord(**json.loads(line))
-            except (json.JSONDecodeError, TypeError):
-                continue  # a line cut short by a kill: that point did not finish
-            records[record.key] = record
-        return records
+        return {record.key: record for record in self.read()}
 
 
 # --- parsing the flags --------------------------------------------------------------------

@@ -1,12 +1,12 @@
-"""Append-only trial records: one JSON line per finished trial, flushed and synced as it ends,
-so a killed search loses nothing finished and a resume is a read of the file."""
+"""Search trial records, one JSON line per finished trial (see `eqnas.jsonlog`)."""
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from eqnas.jsonlog import JsonLinesLog
 
 Status = Literal["ok", "failed", "rejected"]
 
@@ -26,28 +26,11 @@ class TrialRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class TrialLog:
+class TrialLog(JsonLinesLog[TrialRecord]):
     """`trials.jsonl` in a run folder."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, record: TrialRecord) -> None:
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(asdict(record)) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def read(self) -> list[TrialRecord]:
-        if not self.path.exists():
-            return []
-        records = []
-        for line in self.path.read_text().splitlines():
-            try:
-                records.append(TrialRecord(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                continue  # a line cut short by a kill: the trial did not finish
-        return records
+        super().__init__(path, TrialRecord)
 
     def finished(self) -> dict[str, TrialRecord]:
         """The last record of every sample that was trained or tried (not merely rejected)."""

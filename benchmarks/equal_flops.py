@@ -98,6 +98,7 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     table = markdown(rows, args, time.perf_counter() - started)
     (out / "table.md").write_text(table)
+    (out / "rows.json").write_text(json.dumps(rows, indent=2))
     plot(rows, out / "equal_flops.png")
     print(table)
 
@@ -140,6 +141,7 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.plot(flops, [r["acc_plain"] for r in mine], "o-", color=color, label=f"{family}")
             if any(r.get("acc_dp") is not None for r in mine):
                 ax.plot(flops, [r.get("acc_dp") for r in mine], "s--", color=color, label=f"{family}, DP ε=8")
+        ax.set_xlim(0, 1.1 * max(r["flops"] for r in rows if r["data"] == data) / 1e6)
         ax.set_title(data)
         ax.set_xlabel("MFLOPs per sample (fvcore)")
         ax.set_ylabel("test accuracy")

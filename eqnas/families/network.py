@@ -55,6 +55,17 @@ def restrict_if_needed(layers: list[nn.Module], current: FieldType, stage_group:
     return restrict.out_type
 
 
+def repeat_layers(current: FieldType, depth: int, stride: int,
+                  make: Callable[[FieldType, int], nn.Module]) -> tuple[list[nn.Module], FieldType]:
+    """`depth` layers from `make(input type, stride)`, the first with `stride`, chained by type."""
+    layers: list[nn.Module] = []
+    for index in range(depth):
+        layer = make(current, stride if index == 0 else 1)
+        layers.append(layer)
+        current = layer.out_type
+    return layers, current
+
+
 def assemble(arch: Arch, stage_layers: StageBuilder) -> EquivariantNet:
     """Lifting stem, then each stage (restricted to its group first), then the invariant head."""
     options = layer_options(arch)

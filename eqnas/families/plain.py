@@ -6,18 +6,14 @@ from torch import nn
 from eqnas.arch import Arch, Stage
 from eqnas.families import register_family
 from eqnas.families.blocks import ConvNormAct, LayerOptions
-from eqnas.families.network import EquivariantNet, assemble
+from eqnas.families.network import EquivariantNet, assemble, repeat_layers
 from eqnas.groups import FieldType
 
 
 def plain_stage(current: FieldType, stage: Stage, options: LayerOptions) -> tuple[list[nn.Module], FieldType]:
     """`depth` conv-norm-act layers; the first one applies the stage's stride."""
-    layers: list[nn.Module] = []
-    for index in range(stage.depth):
-        layer = ConvNormAct(current, stage.width, stage.kernel, stage.stride if index == 0 else 1, options)
-        layers.append(layer)
-        current = layer.out_type
-    return layers, current
+    return repeat_layers(current, stage.depth, stage.stride,
+                         lambda in_type, stride: ConvNormAct(in_type, stage.width, stage.kernel, stride, options))
 
 
 @register_family("plain")

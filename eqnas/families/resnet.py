@@ -6,18 +6,15 @@ from torch import nn
 from eqnas.arch import Arch, Stage
 from eqnas.families import register_family
 from eqnas.families.blocks import BLOCKS, LayerOptions
-from eqnas.families.network import EquivariantNet, assemble
+from eqnas.families.network import EquivariantNet, assemble, repeat_layers
 from eqnas.groups import FieldType
 
 
 def residual_stage(current: FieldType, stage: Stage, options: LayerOptions) -> tuple[list[nn.Module], FieldType]:
     """`depth` residual blocks; the first one applies the stage's stride."""
-    layers: list[nn.Module] = []
-    for index in range(stage.depth):
-        block = BLOCKS[stage.block](current, stage.width, stage.kernel, stage.stride if index == 0 else 1, options)
-        layers.append(block)
-        current = block.out_type
-    return layers, current
+    block = BLOCKS[stage.block]
+    return repeat_layers(current, stage.depth, stage.stride,
+                         lambda in_type, stride: block(in_type, stage.width, stage.kernel, stride, options))
 
 
 @register_family("resnet")

@@ -7,7 +7,7 @@ from torch import nn
 from eqnas.arch import Arch, Stage
 from eqnas.families import register_family
 from eqnas.families.blocks import BLOCKS, ConvNormAct, LayerOptions
-from eqnas.families.network import EquivariantNet, assemble
+from eqnas.families.network import EquivariantNet, assemble, repeat_layers
 from eqnas.groups import FieldType
 from eqnas.nn import spatial_max_pool
 
@@ -18,11 +18,10 @@ def resnet9_stage(current: FieldType, stage: Stage, options: LayerOptions) -> tu
     current = conv.out_type
     if stage.stride > 1:
         layers.append(spatial_max_pool(stage.stride))
-    for _ in range(stage.depth):
-        block = BLOCKS[stage.block](current, stage.width, stage.kernel, 1, options)
-        layers.append(block)
-        current = block.out_type
-    return layers, current
+    block = BLOCKS[stage.block]
+    blocks, current = repeat_layers(current, stage.depth, 1,
+                                    lambda in_type, stride: block(in_type, stage.width, stage.kernel, stride, options))
+    return layers + blocks, current
 
 
 @register_family("resnet9")

@@ -22,7 +22,7 @@ import torch
 
 from eqnas.arch import Arch
 from eqnas.data.registry import load_dataset
-from eqnas.profiling import arch_flops, format_flops, parse_budget
+from eqnas.profiling import arch_flops, arch_params, format_flops, parse_budget
 from eqnas.search.proxy import proxy_trainer
 from eqnas.search.runner import SearchConfig, run_search
 from eqnas.search.space import load_space, replace_proxy
@@ -87,7 +87,7 @@ def main() -> None:
                 folder = out / data / budget_text / family
                 arch = searched_winner(space_path, data, budget, args, folder / "search")
                 row = {"data": data, "budget": budget_text, "family": family, "group": str(arch.final_group),
-                       "flops": arch_flops(arch), "params": sum(p.numel() for p in _build(arch).parameters())}
+                       "flops": arch_flops(arch), "params": arch_params(arch)}
                 for dp in ((False,) if args.no_dp else (False, True)):
                     metrics = retrained(arch, data, dp, args, folder / ("retrain_dp" if dp else "retrain"))
                     key = "dp" if dp else "plain"
@@ -101,12 +101,6 @@ def main() -> None:
     (out / "rows.json").write_text(json.dumps(rows, indent=2))
     plot(rows, out / "equal_flops.png")
     print(table)
-
-
-def _build(arch: Arch):
-    from eqnas.build import build
-
-    return build(arch)
 
 
 def markdown(rows: list[dict], args, seconds: float) -> str:

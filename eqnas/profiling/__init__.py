@@ -29,6 +29,11 @@ def arch_flops(arch: Arch) -> int:
     return count_flops(build(arch), arch.resolution, arch.in_channels)
 
 
+def arch_params(arch: Arch) -> int:
+    """Trainable coefficients of the architecture's network (what the optimiser and DP-SGD see)."""
+    return sum(p.numel() for p in build(arch).parameters() if p.requires_grad)
+
+
 def profile(arch: Arch, latency: bool = True, device: str = "cpu", batch: int = 1) -> Profile:
     model = build(arch).eval()
     trainable, dense = count_parameters(model)
@@ -42,4 +47,4 @@ def profile(arch: Arch, latency: bool = True, device: str = "cpu", batch: int = 
     )
 
 
-__all__ = ["Profile", "arch_flops", "count_flops", "format_flops", "parse_budget", "profile", "FLOP_CONVENTION"]
+__all__ = ["Profile", "arch_flops", "arch_params", "count_flops", "format_flops", "parse_budget", "profile", "FLOP_CONVENTION"]

@@ -17,17 +17,18 @@ from typing import Callable
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
-from eqnas.profiling import arch_flops, format_flops
+from eqnas.profiling import arch_flops, arch_params, format_flops
 from eqnas.scaling.compound import FLOP_TOLERANCE, Coefficients, coefficient_grid, scale_arch, scale_to_target
 from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 
 TrainFn = Callable[[Arch], float]
+DEFAULT_BUDGET_FACTOR = 2.2  # phi = 1 aims at 2x the base; rounding may overshoot a little
 
 
 @dataclass(frozen=True)
 class ScaleConfig:
     phis: tuple[int, ...] = (1, 2, 3)
-    flops_max: int | None = None       # bound on each phi = 1 grid point; None: 2.2 x base
+    flops_max: int | None = None       # bound on each phi = 1 grid point; None: DEFAULT_BUDGET_FACTOR x base
     groups: tuple[str, ...] = ()        # the group axis, e.g. ("C4", "C8", "C16"); empty: base group only
     grid_step: float = 0.1
     grid_tolerance: float = 0.1         # |alpha beta^2 gamma^2 - 2| allowed on the nominal grid
@@ -57,7 +58,7 @@ def run_compound(base: Arch, config: ScaleConfig, train_fn: TrainFn, out_dir: Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     base.save(out_dir / "base.json")
     base_flops = arch_flops(base)
-    budget = config.flops_max or int(2.2 * base_flops)
+    budget = config.flops_max or int(DEFAULT_BUDGET_FACTOR * base_flops)
     groups = config.groups or (None,)
     grid = coefficient_grid(config.grid_step, tolerance=config.grid_tolerance, groups=groups)
     log = TrialLog(out_dir / "grid.jsonl")
@@ -89,23 +90,17 @@ def run_compound(base: Arch, config: ScaleConfig, train_fn: TrainFn, out_dir: Pa
             except Exception as exc:
                 metric, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
         record = TrialRecord(key=key, status=status, sample=sample, arch=arch.to_dict(), flops=flops,
-                             params=sum(p.numel() for p in _build(arch).parameters()), metric=metric,
+                             params=arch_params(arch), metric=metric,
                              seconds=round(time.perf_counter() - started, 3), error=error, trial=index, extra=extra)
         log.append(record)
         if status == "ok":
             by_arch.setdefault(identity, record)
         echo(f"grid {index}/{len(grid)} {key}: {format_flops(flops)} FLOPs ({flops / base_flops:.2f}x), "
              f"metric {metric if metric is None else round(metric, 4)}")
-    return _finish(base, base_flops, config, log, out_dir, echo)
+    return _finish(base, base_flops, budget, config, log, out_dir, echo)
 
 
-def _build(arch: Arch):
-    from eqnas.build import build
-
-    return build(arch)
-
-
-def _finish(base: Arch, base_flops: int, config: ScaleConfig, log: TrialLog, out_dir: Path,
+def _finish(base: Arch, base_flops: int, budget: int, config: ScaleConfig, log: TrialLog, out_dir: Path,
             echo: Callable[[str], None]) -> dict:
     records = log.read()
     ok = [r for r in records if r.status == "ok"]
@@ -133,7 +128,7 @@ def _finish(base: Arch, base_flops: int, config: ScaleConfig, log: TrialLog, out
     _write_grid_table(records, out_dir / "grid.md", base_flops)
     from eqnas.search.pareto import plot_pareto
 
-    plot_pareto(records, out_dir / "grid.png", "proxy metric", config.flops_max or int(2.2 * base_flops))
+    plot_pareto(records, out_dir / "grid.png", "proxy metric", budget)
     echo(f"best: alpha={coefficients.alpha} beta={coefficients.beta} gamma={coefficients.gamma}"
          f"{' group=' + coefficients.group if coefficients.group else ''} (proxy metric {best.metric:.4f})")
     return summary
@@ -165,6 +160,6 @@ def compound_from_space(space, search_config, out_dir: Path, device: str, echo: 
     if top == 0:
         raise EqnasError(f"--flops {format_flops(search_config.flops_max)} leaves no room to scale the space's "
                          f"smallest network ({format_flops(base_flops)}): compound scaling needs at least 2x")
-    config = ScaleConfig(phis=tuple(range(1, top + 1)), flops_max=min(search_config.flops_max, int(2.2 * base_flops)))
+    config = ScaleConfig(phis=tuple(range(1, top + 1)), flops_max=min(search_config.flops_max, int(DEFAULT_BUDGET_FACTOR * base_flops)))
     echo(f"compound scaling of {space.name}'s smallest network ({format_flops(base_flops)}), phi = 1..{top}")
     return run_compound(base, config, proxy_trainer(space.proxy, device), out_dir, echo)

@@ -29,14 +29,9 @@ def parse_fractions(text: str) -> tuple[float, ...]:
             raise EqnasError(f"--data-fractions {text}: use a count of at least 1, or fractions like 0.1,0.3,1")
         return log_fractions(int(text))
     values = []
-    for part in text.split(","):
-        try:
-            value = float(part)
-        except ValueError:
-            raise EqnasError(f"--data-fractions {text!r}: {part.strip()!r} is not a number; "
-                             "use a count like 3 or fractions in (0, 1] like 0.1,0.3,1") from None
+    for part, value in _numbers(text, "--data-fractions", "use a count like 3 or fractions in (0, 1] like 0.1,0.3,1"):
         if not 0 < value <= 1:
-            raise EqnasError(f"--data-fractions: {part.strip()} is not in (0, 1]; each fraction of the "
+            raise EqnasError(f"--data-fractions: {part} is not in (0, 1]; each fraction of the "
                              "training images must be above 0 and at most 1")
         values.append(value)
     if len(set(values)) != len(values):
@@ -52,16 +47,22 @@ def parse_sizes(text: str) -> int | tuple[float, ...]:
             raise EqnasError(f"--sizes {text}: use a count of at least 1, or parameter counts like 2e4,1e5")
         return int(text)
     targets = []
-    for part in text.split(","):
-        try:
-            value = float(part)
-        except ValueError:
-            raise EqnasError(f"--sizes {text!r}: {part.strip()!r} is not a number; "
-                             "use a count like 3 or parameter counts like 2e4,1e5,5e5") from None
+    for part, value in _numbers(text, "--sizes", "use a count like 3 or parameter counts like 2e4,1e5,5e5"):
         if not (math.isfinite(value) and value > 0):
-            raise EqnasError(f"--sizes: {part.strip()} is not a positive parameter count")
+            raise EqnasError(f"--sizes: {part} is not a positive parameter count")
         targets.append(value)
     return tuple(targets)
+
+
+def _numbers(text: str, flag: str, hint: str) -> list[tuple[str, float]]:
+    """The comma-separated numbers of a flag, each with its text (for the error messages)."""
+    numbers = []
+    for part in text.split(","):
+        try:
+            numbers.append((part.strip(), float(part)))
+        except ValueError:
+            raise EqnasError(f"{flag} {text!r}: {part.strip()!r} is not a number; {hint}") from None
+    return numbers
 
 
 # --- choosing sizes -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from eqnas.arch import Arch
 from eqnas.data.base import Splits
 from eqnas.errors import EqnasError
 from eqnas.jsonlog import JsonLinesLog
+from eqnas.profiling import arch_params
 from eqnas.search.space import Proxy, Sample, SearchSpace
 from eqnas.scaling.law_sizes import CANDIDATE_LIMIT, candidate_samples, pick_sizes, subset_sizes
 from eqnas.train.config import TrainConfig
@@ -131,8 +132,6 @@ class Candidate:
 
 def size_table(space: SearchSpace, samples: Sequence[Sample], adapt: Callable[[Arch], Arch]) -> list[Candidate]:
     """The valid samples with their trainable parameter counts (one build per distinct network)."""
-    from eqnas.build import build
-
     counted: dict[str, int] = {}
     table = []
     for sample in samples:
@@ -140,7 +139,7 @@ def size_table(space: SearchSpace, samples: Sequence[Sample], adapt: Callable[[A
             arch = adapt(space.to_arch(sample))
             identity = arch.to_json()
             if identity not in counted:
-                counted[identity] = sum(p.numel() for p in build(arch).parameters() if p.requires_grad)
+                counted[identity] = arch_params(arch)
         except EqnasError:
             continue  # an invalid combination (e.g. a group schedule that is not a restriction)
         table.append(Candidate(sample, arch, counted[identity]))

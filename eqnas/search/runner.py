@@ -15,7 +15,7 @@ from typing import Callable
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
-from eqnas.profiling import format_flops
+from eqnas.profiling import arch_params, format_flops
 from eqnas.search.flop_filter import FlopFilter
 from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 from eqnas.search.space import Sample, SearchSpace
@@ -108,7 +108,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
             metric, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
         record = TrialRecord(
             key=key, status=status, sample=sample, arch=arch.to_dict(), flops=flops,
-            params=_params(arch), metric=metric, seconds=round(time.perf_counter() - started, 3),
+            params=arch_params(arch), metric=metric, seconds=round(time.perf_counter() - started, 3),
             error=error, trial=counter["trial"], extra=extra,
         )
         log.append(record)
@@ -134,12 +134,6 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
         except TrialFailed:
             pass
     return write_outputs(out_dir, space.proxy.metric, config.flops_max, echo)
-
-
-def _params(arch: Arch) -> int:
-    from eqnas.build import build
-
-    return sum(p.numel() for p in build(arch).parameters())
 
 
 def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from nni.tools.nnictl.constants import NNI_HOME_DIR
@@ -163,9 +166,40 @@ def test_evolution_and_tpe_find_the_optimum_of_an_easy_space(strategy):
     assert found >= 5
 
 
-def test_parallel_trials_are_refused_because_nni_would_listen_on_all_interfaces():
-    with pytest.raises(EqnasError, match=r"0\.0\.0\.0"):
-        Recorder().search(TOY, concurrency=2)
+def test_parallel_trials_overlap_and_nnis_manager_listens_on_loopback_only(tmp_path, monkeypatch):
+    """Two trial processes at once through NNI's local training service; each trial checks, while
+    the manager is live, that its port listens on 127.0.0.1 only and refuses this machine's other
+    addresses. Counts and on_trial_end come back to this process; a failing trial is counted."""
+    from parallel_probe import Probe
+
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")])))
+    seen_dir = tmp_path / "seen"
+    seen_dir.mkdir()
+    manifest = Path(NNI_HOME_DIR, ".experiment")
+    before = manifest.read_bytes() if manifest.exists() else None
+    ended: list[dict] = []
+    outcome = run_search(EIGHT, Probe(str(seen_dir)), lambda arch: arch != {"a": 1, "b": "y", "c": 0.5},
+                         strategy="random", max_trials=4, seed=0, concurrency=2, work_dir=str(tmp_path / "nni"),
+                         on_trial_end=ended.append)
+    seen = [json.loads(p.read_text()) for p in seen_dir.glob("*.json")]
+    assert outcome.evaluated == len(ended) == len(seen) == 4 and outcome.stop_reason == "max_trials"
+    assert sorted(map(keys_of, ended)) == sorted(keys_of(s["sample"]) for s in seen)
+    assert outcome.failed == sum(s["sample"]["c"] == 1.5 and s["sample"]["a"] == 0 for s in seen)
+    assert len({s["pid"] for s in seen}) == 4 and os.getpid() not in {s["pid"] for s in seen}
+    spans = sorted(s["span"] for s in seen)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # two ran at once
+    for s in seen:
+        assert s["listening_on"] == ["127.0.0.1"] and s["loopback_connects"]
+        assert not any(s["other_addresses_connect"].values()), s["other_addresses_connect"]
+    assert (manifest.read_bytes() if manifest.exists() else None) == before  # NNI's run list stays in work_dir
+    time.sleep(1.0)
+    assert not [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+                if "nni_node/main.js" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in " ".join(p.info["cmdline"])]
+
+
+def keys_of(arch: dict) -> tuple:
+    return tuple(sorted(arch.items()))
 
 
 @pytest.mark.parametrize("choices, kwargs, bad", [

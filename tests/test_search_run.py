@@ -27,7 +27,7 @@ def _budget() -> int:
     return counts[len(counts) // 2]  # about half the space is over budget
 
 
-def fake_metric(arch: Arch) -> float:
+def fake_metric(arch: Arch, on_epoch=None) -> float:
     """A deterministic score that prefers bigger, more symmetric models."""
     return arch.base_group.order + arch.stem.width / 10 + sum(s.width for s in arch.stages) / 100
 
@@ -36,7 +36,7 @@ def test_every_trained_trial_is_within_budget_and_rejections_are_recorded(tmp_pa
     budget = _budget()
     trained = []
     summary = run_search(SPACE, SearchConfig(flops_max=budget, strategy="random", trials=8, seed=1),
-                         lambda arch: trained.append(arch) or fake_metric(arch), tmp_path, echo=lambda _: None)
+                         lambda arch, hook: trained.append(arch) or fake_metric(arch), tmp_path, echo=lambda _: None)
     assert len(trained) == 8
     assert all(arch_flops(arch) <= budget for arch in trained)
     records = TrialLog(tmp_path / "trials.jsonl").read()
@@ -53,7 +53,7 @@ def test_every_trained_trial_is_within_budget_and_rejections_are_recorded(tmp_pa
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     calls = []
 
-    def flaky(arch: Arch) -> float:
+    def flaky(arch: Arch, hook) -> float:
         calls.append(arch)
         if len(calls) in (2, 4):
             raise RuntimeError("CUDA out of memory (simulated)")
@@ -72,7 +72,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
 def test_killed_search_resumes_without_retraining(tmp_path):
     trained_first: list[str] = []
 
-    def killed_after_three(arch: Arch) -> float:
+    def killed_after_three(arch: Arch, hook) -> float:
         if len(trained_first) == 3:
             raise KeyboardInterrupt
         trained_first.append(arch.to_json())
@@ -86,7 +86,7 @@ def test_killed_search_resumes_without_retraining(tmp_path):
 
     trained_again: list[str] = []
     resumed = SearchConfig(**{**config.__dict__, "resume": True})
-    run_search(SPACE, resumed, lambda arch: trained_again.append(arch.to_json()) or fake_metric(arch),
+    run_search(SPACE, resumed, lambda arch, hook: trained_again.append(arch.to_json()) or fake_metric(arch),
                tmp_path, echo=lambda _: None)
     assert not set(trained_again) & set(trained_first)
     assert len(trained_again) == 3
@@ -125,3 +125,19 @@ def test_search_cli_end_to_end_on_synthetic(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["search", "--space", str(space_file), "--flops", "1k", "--out", str(tmp_path / "none")])
     assert exit_info.value.code == 2
+
+
+def test_parallel_search_trains_in_trial_processes_and_records_every_trial(tmp_path):
+    """--concurrency 2: the real proxy trains in NNI's trial processes, which append their own
+    records to the shared log; this process numbers nothing twice and prints every trial."""
+    from eqnas.search.proxy import proxy_trainer
+
+    lines: list[str] = []
+    config = SearchConfig(flops_max=10**12, strategy="random", trials=4, seed=0, concurrency=2)
+    summary = run_search(SPACE, config, proxy_trainer(SPACE.proxy, "cpu"), tmp_path, echo=lines.append)
+    records = [r for r in TrialLog(tmp_path / "trials.jsonl").read() if r.status != "rejected"]
+    assert summary.evaluated == 4 and [r.status for r in records] == ["ok"] * 4
+    assert sorted(r.trial for r in records) == [1, 2, 3, 4] and len({r.key for r in records}) == 4
+    assert all(len(r.extra["curve"]) == SPACE.proxy.epochs and 0 <= r.metric <= 1 for r in records)
+    assert sorted(line.split(":")[0] for line in lines if line.startswith("trial ")) == [f"trial {k}" for k in range(1, 5)]
+    assert Arch.load(tmp_path / "best.json").to_dict() == max(records, key=lambda r: r.metric).arch

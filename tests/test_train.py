@@ -26,7 +26,7 @@ TINY = Arch(family="resnet", group="C4", stem=Stem(width=2, kernel=3),
             stages=(Stage(depth=1, width=3, stride=2),), resolution=RES)
 FAST = dict(epochs=2, batch_size=64, subset=192, eval_batch_size=512, device="cpu")
 METRIC_KEYS = {"test_acc", "test_auc", "test_loss", "weights", "selected_by", "best_epoch", "best_val", "epochs",
-               "epochs_planned", "seconds", "interrupted", "history", "privacy", "arch_changes", "arch", "data",
+               "epochs_planned", "seconds", "interrupted", "stopped_early", "history", "privacy", "arch_changes", "arch", "data",
                "runtime", "config"}
 
 
@@ -108,6 +108,24 @@ def test_interrupt_keeps_the_best_checkpoint_and_marks_metrics(splits, tmp_path,
     assert metrics["interrupted"] is True and metrics["epochs"] == 1 and metrics["best_epoch"] == 1
     assert metrics["test_acc"] is not None and (tmp_path / "checkpoint.pt").is_file()
     eqnas.load(tmp_path)
+
+
+def test_epoch_hook_sees_every_epoch_and_can_stop_the_training(splits):
+    seen = []
+
+    def stop_after_two(epoch: int, metric: float) -> bool:
+        seen.append((epoch, metric))
+        return epoch < 2
+
+    result = train(TINY, splits, TrainConfig(**{**FAST, "epochs": 4}), None, progress=False, test=False,
+                   on_epoch=stop_after_two)
+    history = result.metrics["history"]
+    assert [epoch for epoch, _ in seen] == [1, 2] and len(history) == 2
+    assert [metric for _, metric in seen] == [row["val_acc"] for row in history]
+    assert result.metrics["stopped_early"] is True and result.metrics["epochs_planned"] == 4
+    full = train(TINY, splits, TrainConfig(**{**FAST, "epochs": 2}), None, progress=False, test=False,
+                 on_epoch=lambda epoch, metric: epoch < 2)  # "stop" after the last epoch: no change
+    assert full.metrics["stopped_early"] is False and full.metrics["epochs"] == 2
 
 
 def test_physical_chunks_give_the_same_step_as_the_whole_batch(splits):

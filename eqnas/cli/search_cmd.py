@@ -39,12 +39,16 @@ def parse_duration(text: str | None) -> float | None:
 @click.option("--subset", default=None, type=click.IntRange(min=1), help="Proxy training images (overrides the space file).")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Run folder (default runs/<space>).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out; finished trials are not trained again.")
-@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1), help="Trials at once.")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Trials at once, as processes of NNI's local training service (its manager on 127.0.0.1).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--early-stop/--no-early-stop", default=True, show_default=True,
+              help="Stop a trial after an epoch whose best metric so far is below the median of completed "
+                   "trials at that epoch (needs proxy epochs >= 2).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
 def command(space_path: str, flops: str, flops_min: str | None, strategy: str, trials: int, time_budget: str | None,
             data: str | None, data_root: str | None, epochs: int | None, subset: int | None, out_dir: str | None,
-            resume: bool, concurrency: int, seed: int, device: str) -> None:
+            resume: bool, concurrency: int, seed: int, early_stop: bool, device: str) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.search.runner import SearchConfig, run_search
     from eqnas.search.space import load_space, replace_proxy
@@ -53,6 +57,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
     config = SearchConfig(
         flops_max=budget, flops_min=parse_budget(flops_min) if flops_min else 0, strategy=strategy, trials=trials,
         time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
+        early_stop=early_stop,
     )
     space = replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed)
     out = Path(out_dir or f"runs/{space.name}")
@@ -63,7 +68,8 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
         return
     from eqnas.search.proxy import proxy_trainer
 
-    click.echo(f"searching {space.name} ({space.size()} architectures) with {strategy}, {trials} trials, "
+    at_once = f", {concurrency} at once" if concurrency > 1 else ""
+    click.echo(f"searching {space.name} ({space.size()} architectures) with {strategy}, {trials} trials{at_once}, "
                f"budget {flops} FLOPs; proxy: {space.proxy.data}, {space.proxy.epochs} epoch(s), "
                f"{space.proxy.subset} images -> {out}")
     run_search(space, config, proxy_trainer(space.proxy, device), out, echo=click.echo)

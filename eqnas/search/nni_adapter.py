@@ -9,8 +9,8 @@ How a search runs (NNI 3.0)
   * The space is a tiny ``ModelSpace`` with one ``nni.choice`` per label and nothing else;
     eqnas, not NNI, turns a sampled ``{label: value}`` dict into a network.
   * ``NasExperiment`` with ``SequentialEngineConfig``: trials run one after the other in this
-    process, in the caller's thread. The strategy is wrapped as
-    ``Chain(strategy, Filter(accept), Deduplication("replay"))``.
+    process, in the caller's thread (``concurrency > 1``: see "Parallel trials" below). The
+    strategy is wrapped as ``Chain(strategy, Filter(accept), Deduplication("replay"))``.
 
 What NNI does, checked against its source and by ``tests/test_nni_adapter.py``
   * Rejection: ``Filter`` marks a rejected sample invalid before it reaches the engine, so it is
@@ -22,41 +22,55 @@ What NNI does, checked against its source and by ``tests/test_nni_adapter.py``
     after its 20 random warm-up trials TPE mostly proposes repeats on spaces of a few hundred
     points, so there much of its exploration follows grid order.
   * Failures: an exception in ``evaluate``, or a metric that is not a finite number, marks the
-    trial failed (``continue_on_failure``) and the search goes on. The strategy gets no metric
-    for it; a failed trial still counts towards ``max_trials``.
+    trial failed (``continue_on_failure``, or a failed trial process) and the search goes on.
+    The strategy gets no metric for it; a failed trial still counts towards ``max_trials``.
   * Stopping: after ``max_trials`` evaluations, when the strategy runs out of new samples (a
-    small space, or grid done), at ``time_budget_s`` (checked between trials: a running trial
-    is not interrupted), or after ``max(_MIN_SKIPS, _SKIPS_PER_TRIAL * max_trials)`` samples turned away
-    (rejected or repeated), so an ``accept`` that rejects everything cannot loop forever.
+    small space, or grid done), at ``time_budget_s`` (checked between trials: running trials
+    are not interrupted), or after ``max(_MIN_SKIPS, _SKIPS_PER_TRIAL * max_trials)`` samples
+    turned away (rejected or repeated), so an ``accept`` that rejects everything cannot loop
+    forever.
   * Seeds: random, grid, evolution and TPE take the seed. rl (and the caller's ``evaluate``)
     draw from torch's and numpy's global generators; those are seeded from ``seed`` for the
     search and restored afterwards, so a run is repeatable when ``evaluate`` is.
 
-Parallel trials, remote machines, Kubernetes: not supported here. Any of them needs NNI's
-``TrainingServiceEngineConfig``, which starts NNI's bundled Node.js manager. Its REST server (the
-web portal) calls ``listen(port)`` with no host, so it listens on every interface; NNI 3.0 has no
-option to bind it elsewhere (the launcher's arguments are fixed), and remote and Kubernetes
-training services need it reachable from the workers anyway. ``concurrency > 1`` is therefore
-refused. A user who accepts an open, unauthenticated port on a trusted network would build a
-``NasExperimentConfig`` with ``execution_engine=TrainingServiceEngineConfig()``,
-``training_service=RemoteConfig(...)`` or ``KubernetesConfig(...)`` and ``trial_concurrency``,
-and pass a picklable evaluator, since trials then run in other processes.
+Parallel trials (``concurrency > 1``): ``TrainingServiceEngineConfig`` with NNI's local training
+service. NNI starts its bundled Node.js manager, which starts each trial as a new process
+(``python -m nni.nas.execution.training_service trial``, in this process's working directory,
+with this process's environment); ``evaluate`` is pickled to it, so it must be picklable, and
+counts and ``on_trial_end`` come from the manager's events here. The manager's REST server (the
+web portal) calls ``listen(port)`` with no host, i.e. on every interface, and NNI 3.0 has no
+option to change that; ``bind_loopback.js``, preloaded into the manager through
+``NODE_OPTIONS=--require``, makes every listen bind 127.0.0.1, and shuts the manager down if this
+process dies without stopping it. The port is a free loopback port picked here. It has no
+authentication: other users of this machine could still reach it. Trials talk to the manager
+over HTTP on ``localhost``, the Python side over a WebSocket; no other process listens.
 
-Files: NNI's experiment folder (``<id>/log``, ``<id>/checkpoint``) goes to ``work_dir``, or to
-a temporary folder deleted after the search. NNI's run list for its CLI
-(``~/nni-experiments/.experiment``) is not written. NNI's logs are held at ERROR during a
+Remote machines, Kubernetes: not wired in. Their workers must reach the manager, so it cannot
+stay on loopback; on a trusted network a user would build a ``NasExperimentConfig`` with
+``execution_engine=TrainingServiceEngineConfig()``, ``training_service=RemoteConfig(...)`` or
+``KubernetesConfig(...)`` and ``trial_concurrency``, as ``_run_in_trial_processes`` does for
+``LocalConfig``, and hand it the same model space, evaluator and strategy chain.
+
+Files: NNI's experiment folder (``<id>/log``, ``<id>/checkpoint``; with parallel trials also
+``<id>/db`` and each trial's stdout and stderr under ``<id>/environments``) goes to
+``work_dir``, or to a temporary folder deleted after the search. NNI's run list for its CLI
+(``~/nni-experiments/.experiment``) is not written (with parallel trials it goes to ``work_dir``). NNI's logs are held at ERROR during a
 search; each failed trial is logged once, by this module, with its traceback.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
+import os
+import socket
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +83,18 @@ with warnings.catch_warnings():
     # NNI 3.0 predates this torch and warns about each torch.nn class it does not recognise.
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"nni\.")
     import nni
+    import nni.experiment.launcher as nni_launcher
+    from nni.experiment.config import LocalConfig
     from nni.mutable import ensure_frozen
     from nni.nas.evaluator import FunctionalEvaluator
-    from nni.nas.execution.event import ModelEventType
+    from nni.nas.execution.event import ModelEventType, TrainingEndEvent
     from nni.nas.experiment import NasExperiment
-    from nni.nas.experiment.config import NasExperimentConfig, SequentialEngineConfig
+    from nni.nas.experiment.config import NasExperimentConfig, SequentialEngineConfig, TrainingServiceEngineConfig
     from nni.nas.nn.pytorch import ModelSpace
-    from nni.nas.space import ExecutableModelSpace
+    from nni.nas.space import ExecutableModelSpace, ModelStatus
     from nni.nas.strategy import TPE, GridSearch, PolicyBasedRL, Random, RegularizedEvolution, Strategy
     from nni.nas.strategy.middleware import Chain, Deduplication, Filter
+    from nni.tools.nnictl.config_utils import Experiments
 
 __all__ = ["STOP_REASONS", "STRATEGIES", "SearchOutcome", "run_search"]
 
@@ -91,6 +108,8 @@ _NNI_LOG_LEVELS = {
     "nni.nas.execution.sequential": logging.CRITICAL,
 }
 STOP_REASONS = ("max_trials", "strategy_done", "time_budget", "too_many_skipped")
+BIND_LOOPBACK_JS = Path(__file__).resolve().with_name("bind_loopback.js")
+TrialEnd = Callable[[dict], None]  # called with the sample when a trial ends (in this process)
 
 
 @dataclass(frozen=True)
@@ -119,6 +138,7 @@ class _Tally:
     failed: int = 0
     rejected: int = 0
     duplicates: int = 0
+    duplicate_ids: set[int] = field(default_factory=set)  # models answered by Deduplication
 
 
 # ---------------------------------------------------------------- strategies (name -> NNI strategy)
@@ -215,10 +235,14 @@ class _ChoiceSpace(ModelSpace):
 
 
 class _GuardedFilter(Filter):
-    """NNI's Filter, with the stops NNI lacks: a deadline, a cap on skips, and a used-up space."""
+    """NNI's Filter, with the stops NNI lacks (a deadline, a cap on skips, a used-up space), and
+    the count of ended trials, from the engine's events.
+
+    It holds every accepted model until its trial ends: NNI's training-service engine keeps only
+    weak references and drops the events of models nobody holds (random and grid do not)."""
 
     def __init__(self, choices: dict[str, list], accept: Callable[[dict], bool], tally: _Tally,
-                 deadline: float, max_skipped: int):
+                 deadline: float, max_skipped: int, on_trial_end: TrialEnd | None):
         super().__init__(self._accept, patience=max_skipped)
         self.labels = tuple(choices)
         self.space_size = math.prod(len(values) for values in choices.values())
@@ -228,12 +252,34 @@ class _GuardedFilter(Filter):
         self.max_skipped = max_skipped
         self.proposed: set[frozenset] = set()  # distinct samples seen, accepted or not
         self.stop_reason: str | None = None
+        self.on_trial_end = on_trial_end
+        self.lock = threading.Lock()  # the training-service engine calls back from its own thread
+        self.running: dict[int, ExecutableModelSpace] = {}
 
     def _accept(self, model: ExecutableModelSpace) -> bool:
         self.proposed.add(frozenset(model.sample.items()))
-        accepted = bool(self.user_accept({label: model.sample[label] for label in self.labels}))
-        self.tally.rejected += not accepted
+        accepted = bool(self.user_accept(self._plain(model)))
+        with self.lock:
+            self.tally.rejected += not accepted
+            if accepted:
+                self.running[id(model)] = model
         return accepted
+
+    def _plain(self, model: ExecutableModelSpace) -> dict:
+        return {label: model.sample[label] for label in self.labels}
+
+    def _initialize_engine(self, engine) -> None:
+        super()._initialize_engine(engine)
+        engine.register_model_event_callback(ModelEventType.TrainingEnd, self._trial_ended)
+
+    def _trial_ended(self, event: TrainingEndEvent) -> None:
+        with self.lock:
+            if self.running.pop(id(event.model), None) is None or id(event.model) in self.tally.duplicate_ids:
+                return
+            self.tally.evaluated += 1
+            self.tally.failed += event.status != ModelStatus.Trained
+        if self.on_trial_end is not None:
+            self.on_trial_end(self._plain(event.model))
 
     def budget_available(self) -> bool:
         if len(self.proposed) >= self.space_size:
@@ -265,10 +311,11 @@ class _CountingDeduplication(Deduplication):
         earlier = next((m for m in self.engine.list_models() if m.sample == model.sample), None)
         if earlier is None:
             return False  # then NNI evaluates it as a new sample
+        self.tally.duplicates += 1
+        self.tally.duplicate_ids.add(id(model))
         if earlier.metric is not None:
             self.dispatch_model_event(ModelEventType.FinalMetric, metric=earlier.metric, model=model)
         self.dispatch_model_event(ModelEventType.TrainingEnd, status=earlier.status, model=model)
-        self.tally.duplicates += 1
         return True
 
 
@@ -282,16 +329,15 @@ class _LocalExperiment(NasExperiment):
         pass
 
 
-def _trial(model: _ChoiceSpace, evaluate: Callable[[dict], float], tally: _Tally) -> None:
-    """One trial inside NNI's evaluator: evaluate the sample and report its metric."""
+def _trial(model: _ChoiceSpace, evaluate: Callable[[dict], float]) -> None:
+    """One trial inside NNI's evaluator (in this process, or in a trial process): evaluate the
+    sample and report its metric."""
     arch = dict(model.values)
-    tally.evaluated += 1
     try:
         metric = float(evaluate(arch))
         if not math.isfinite(metric):
             raise ValueError(f"metric {metric} is not a finite number")
     except Exception:
-        tally.failed += 1
         _log.warning("trial %s failed", arch, exc_info=True)
         raise  # NNI marks the trial failed and goes on
     nni.report_final_result(metric)
@@ -309,35 +355,96 @@ def run_search(
     time_budget_s: float | None = None,
     concurrency: int = 1,
     work_dir: str | None = None,
+    on_trial_end: TrialEnd | None = None,
 ) -> SearchOutcome:
-    """Search the discrete space ``choices`` with NNI, in this process, one trial at a time.
+    """Search the discrete space ``choices`` with NNI: in this process, one trial at a time, or
+    ``concurrency`` trials at once in processes of NNI's local training service.
 
     ``evaluate`` gets a plain ``{label: value}`` dict and returns a metric (higher is better); an
-    exception marks that trial failed and the search goes on. ``accept`` sees every sample
-    first; one it rejects is never evaluated. Constraints between labels belong in ``accept``.
+    exception marks that trial failed and the search goes on. With ``concurrency > 1`` it runs in
+    the trial processes, so it must be picklable. ``accept`` sees every sample first, in this
+    process; one it rejects is never evaluated. Constraints between labels belong in ``accept``.
+    ``on_trial_end`` is called here with the sample of every trial that ended, failed or not.
     See the module docstring for what counts towards ``max_trials`` and when a search stops.
     """
     _check_arguments(choices, strategy, max_trials, seed, time_budget_s, concurrency)
     tally = _Tally()
     max_skipped = max(_MIN_SKIPS, _SKIPS_PER_TRIAL * max_trials)
     deadline = time.monotonic() + (math.inf if time_budget_s is None else time_budget_s)
-    guard = _GuardedFilter(choices, accept, tally, deadline, max_skipped)
-    evaluator = FunctionalEvaluator(_trial, evaluate=evaluate, tally=tally)
+    guard = _GuardedFilter(choices, accept, tally, deadline, max_skipped, on_trial_end)
+    evaluator = FunctionalEvaluator(_trial, evaluate=evaluate)
     with _experiment_dir(work_dir) as folder, _quiet_nni_logs(), _seeded_global_rngs(seed):
         chain = Chain(_STRATEGY_FACTORIES[strategy](seed, max_trials, len(choices)),
                       guard, _CountingDeduplication(tally, patience=max_skipped))
-        config = NasExperimentConfig(
-            execution_engine=SequentialEngineConfig(continue_on_failure=True, max_model_count=max_trials),
-            model_format="simplified",
-            experiment_working_directory=folder,
-        )
-        experiment = _LocalExperiment(_ChoiceSpace(choices), evaluator, chain, config)
-        try:
-            experiment.start()
-        finally:
-            experiment.stop()
+        if concurrency == 1:
+            _run_in_process(_ChoiceSpace(choices), evaluator, chain, folder, max_trials)
+        else:
+            _run_in_trial_processes(_ChoiceSpace(choices), evaluator, chain, folder, max_trials, concurrency)
     stop_reason = "max_trials" if tally.evaluated >= max_trials else guard.stop_reason or "strategy_done"
     return SearchOutcome(tally.evaluated, tally.failed, tally.rejected, tally.duplicates, stop_reason)
+
+
+def _run_in_process(space: _ChoiceSpace, evaluator: FunctionalEvaluator, chain: Chain, folder: str,
+                    max_trials: int) -> None:
+    config = NasExperimentConfig(
+        execution_engine=SequentialEngineConfig(continue_on_failure=True, max_model_count=max_trials),
+        model_format="simplified",
+        experiment_working_directory=folder,
+    )
+    experiment = _LocalExperiment(space, evaluator, chain, config)
+    try:
+        experiment.start()
+    finally:
+        experiment.stop()
+
+
+def _run_in_trial_processes(space: _ChoiceSpace, evaluator: FunctionalEvaluator, chain: Chain, folder: str,
+                            max_trials: int, concurrency: int) -> None:
+    config = NasExperimentConfig(
+        execution_engine=TrainingServiceEngineConfig(),
+        model_format="simplified",
+        training_service=LocalConfig(),
+        trial_concurrency=concurrency,
+        max_trial_number=max_trials,
+        experiment_working_directory=folder,
+    )
+    experiment = NasExperiment(space, evaluator, chain, config)
+    with _loopback_manager(folder):
+        try:
+            if experiment.run(port=_free_loopback_port(), wait_completion=True) is None:
+                raise KeyboardInterrupt  # NNI's run() stops the experiment on Ctrl-C and returns None
+        finally:
+            experiment.stop()  # the manager exits; running trials get SIGINT, then SIGKILL after 5 s
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _loopback_manager(folder: str) -> Iterator[None]:
+    """The environment NNI's launcher hands to the manager (and the manager to the trials): the
+    loopback preload, no HTTP proxy for local calls, and NNI's run list kept in ``folder``
+    instead of ``~/nni-experiments`` (written by the launcher and by the manager)."""
+    keys = ("NODE_OPTIONS", "NNI_MANAGER_HOME", "NO_PROXY", "no_proxy")
+    saved = {key: os.environ.get(key) for key in keys}
+    saved_experiments = nni_launcher.Experiments
+    preload = f'--require "{BIND_LOOPBACK_JS}"' if " " in str(BIND_LOOPBACK_JS) else f"--require {BIND_LOOPBACK_JS}"
+    os.environ["NODE_OPTIONS"] = " ".join(filter(None, [saved["NODE_OPTIONS"], preload]))
+    os.environ["NNI_MANAGER_HOME"] = folder
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1,::1"
+    nni_launcher.Experiments = functools.partial(Experiments, home_dir=str(Path(folder, "nni-experiments")))
+    try:
+        yield
+    finally:
+        nni_launcher.Experiments = saved_experiments
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _check_arguments(choices: dict[str, list], strategy: str, max_trials: int, seed: int,
@@ -350,11 +457,8 @@ def _check_arguments(choices: dict[str, list], strategy: str, max_trials: int, s
         raise EqnasError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     if time_budget_s is not None and not time_budget_s > 0:
         raise EqnasError(f"time_budget_s must be positive seconds or None, got {time_budget_s!r}")
-    if concurrency != 1:
-        raise EqnasError(
-            f"concurrency={concurrency!r} is not supported: only 1 (trials in this process). Parallel "
-            "trials need NNI's Node.js manager, whose web portal listens on every network interface "
-            "(0.0.0.0) and cannot be bound to 127.0.0.1 in NNI 3.0")
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise EqnasError(f"concurrency must be a positive integer, got {concurrency!r}")
     if not choices:
         raise EqnasError("the search space is empty: give at least one label with candidate values")
     for label, values in choices.items():

@@ -1,5 +1,6 @@
-"""The Pareto plot of a search: proxy metric against FLOPs for every trained trial, with the
-budget line and the front of trials that no cheaper trial beats."""
+"""The Pareto plot of a search: proxy metric against FLOPs for every trained trial (hollow: stopped
+early, at the best metric it reached), with the budget line and the front of trials that no
+cheaper trial beats."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +29,13 @@ def plot_pareto(records: list[TrialRecord], path: Path, metric_name: str, flops_
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     if ok:
         points = [(r.flops / 1e6, r.metric) for r in ok]
-        ax.scatter(*zip(*points), s=28, label=f"trials ({len(ok)})", color="tab:blue", alpha=0.8)
+        complete = [p for p, r in zip(points, ok) if "stopped_epoch" not in r.extra]
+        stopped = [p for p, r in zip(points, ok) if "stopped_epoch" in r.extra]
+        if complete:
+            ax.scatter(*zip(*complete), s=28, label=f"trials ({len(complete)})", color="tab:blue", alpha=0.8)
+        if stopped:
+            ax.scatter(*zip(*stopped), s=28, facecolors="none", edgecolors="tab:blue",
+                       label=f"stopped early ({len(stopped)}): best so far")
         front = pareto_front(points)
         right = max(max(p[0] for p in points), (flops_max or 0) / 1e6)
         front_x, front_y = zip(*front, (right, front[-1][1]))  # the front holds up to the budget

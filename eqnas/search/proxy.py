@@ -10,6 +10,7 @@ from typing import Callable
 from eqnas.arch import Arch
 from eqnas.data.base import Splits
 from eqnas.search.space import Proxy
+from eqnas.train.hooks import EpochHook
 
 PROXY_VAL_SIZE = 2000  # validation images per proxy evaluation (seeded subset)
 _METRIC_KEYS = {"accuracy": "acc", "auc": "auc"}
@@ -32,19 +33,23 @@ def proxy_splits(splits: Splits, seed: int) -> Splits:
     return Splits(train=splits.train, val=val, test=val, info=splits.info)
 
 
-def proxy_trainer(proxy: Proxy, device: str = "auto") -> Callable[[Arch], float]:
-    """arch -> best validation metric after the proxy training. Datasets are loaded once per resolution."""
+ProxyTrainer = Callable[[Arch, EpochHook | None], float]
+
+
+def proxy_trainer(proxy: Proxy, device: str = "auto") -> ProxyTrainer:
+    """(arch, epoch hook or None) -> best validation metric of the proxy training; the hook sees
+    every epoch's metric and may stop the training early. Datasets are loaded once per resolution."""
     from eqnas.data.registry import load_dataset
     from eqnas.train.loop import train
 
     config = proxy_config(proxy, device)
     cache: dict[int, Splits] = {}
 
-    def train_one(arch: Arch) -> float:
+    def train_one(arch: Arch, on_epoch: EpochHook | None = None) -> float:
         if arch.resolution not in cache:
             full = load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
             cache[arch.resolution] = proxy_splits(full, proxy.seed)
-        result = train(arch, cache[arch.resolution], config, out_dir=None, progress=False, test=False)
+        result = train(arch, cache[arch.resolution], config, out_dir=None, progress=False, test=False, on_epoch=on_epoch)
         return float(result.metrics["best_val"][config.select])
 
     return train_one

@@ -33,10 +33,13 @@ def report_table(records: list[TrialRecord], limit: int | None = None) -> str:
     for rank, r in enumerate(trained[:limit] if limit else trained, start=1):
         metric = f"{r.metric:.4f}" if r.metric is not None else "-"
         flops = format_flops(r.flops) if r.flops is not None else "-"
-        rows.append(f"| {rank} | {r.trial} | {r.status} | {flops} | {r.params or '-'} | {metric} | {r.seconds:.1f} | {describe(r.arch)} |")
+        status = f"stopped@{r.extra['stopped_epoch']}" if "stopped_epoch" in r.extra else r.status
+        rows.append(f"| {rank} | {r.trial} | {status} | {flops} | {r.params or '-'} | {metric} | {r.seconds:.1f} | {describe(r.arch)} |")
     rejected = sum(1 for r in records if r.status == "rejected")
     failed = sum(1 for r in records if r.status == "failed")
     rows.append("")
-    rows.append(f"{len(trained)} trained ({failed} failed), {rejected} rejected before training "
+    stopped = sum(1 for r in trained if "stopped_epoch" in r.extra)
+    rows.append(f"{len(trained)} trained ({failed} failed, {stopped} stopped early by the median rule: "
+                f"stopped@k = after epoch k), {rejected} rejected before training "
                 f"(FLOPs: fvcore, one multiply-add = one FLOP)")
     return "\n".join(rows)

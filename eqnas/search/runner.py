@@ -1,26 +1,27 @@
-"""One search run: FLOP filter -> strategy (through the NNI adapter) -> proxy training ->
-append-only records -> best.json, top-k, Pareto plot.
+"""One search run: FLOP filter -> strategy (through the NNI adapter) -> proxy training, with
+the median stopping rule ending hopeless trials early -> append-only records -> best.json,
+top-k, Pareto plot.
 
 Resuming replays the strategy with the same seed; samples already in `trials.jsonl` return
-their recorded result instead of training again.
+their recorded result instead of training again, and their learning curves rebuild the
+stopping rule's reference.
 """
 from __future__ import annotations
 
 import json
-import math
-import time
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
-from eqnas.profiling import arch_params, format_flops
+from eqnas.profiling import format_flops
 from eqnas.search.flop_filter import FlopFilter
 from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 from eqnas.search.space import Sample, SearchSpace
+from eqnas.search.trial import TrainFn, TrialFailed, TrialRunner
 
-TrainFn = Callable[[Arch], float]
 TOP_K = 5
 
 
@@ -34,6 +35,7 @@ class SearchConfig:
     concurrency: int = 1
     seed: int = 0
     resume: bool = False
+    early_stop: bool = True  # the median stopping rule (eqnas.search.early_stop)
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,10 @@ class SearchSummary:
     best_path: str | None
 
 
-class TrialFailed(RuntimeError):
-    """Raised back to the strategy so it records a failure and moves on."""
-
-
 def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_dir: Path,
                echo: Callable[[str], None] = print) -> SearchSummary:
+    """Runs the search into `out_dir`. With `config.concurrency` > 1, trials run in processes of
+    NNI's local training service, so `train_fn` must be picklable (`proxy_trainer` is)."""
     from eqnas.search import nni_adapter
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -64,11 +64,10 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     (out_dir / "search_config.json").write_text(json.dumps(
         {"space": space.name, "choices": {k: list(v) for k, v in space.choices.items()},
          "proxy": asdict(space.proxy), **asdict(config)}, indent=2))
-    finished = log.finished()
+    earlier = {r.key for r in log.read() if r.status != "rejected"}
     rejected_keys = set(log.rejected())
-    counter = {"trial": len(finished)}
-    if finished:
-        echo(f"resuming: {len(finished)} finished trials in {log.path} will not be trained again")
+    if earlier:
+        echo(f"resuming: {len(earlier)} finished trials in {log.path} will not be trained again")
 
     def accept(sample: Sample) -> bool:
         key = space.key(sample)
@@ -81,59 +80,36 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
                                    metric=None, seconds=0.0, error=reason))
         return ok
 
-    by_arch = {arch_identity(r.arch): r for r in finished.values() if r.status == "ok"}
-
-    def evaluate(sample: Sample) -> float:
+    def trial_ended(sample: Sample) -> None:
         key = space.key(sample)
-        if key in finished:
-            record = finished[key]
-            if record.status == "failed":
-                raise TrialFailed(f"recorded as failed: {record.error}")
-            return float(record.metric)
-        counter["trial"] += 1
-        arch = space.to_arch(sample)
-        flops = flop_filter.flops(sample)
-        started = time.perf_counter()
-        twin = by_arch.get(arch_identity(arch.to_dict()))
-        extra = {"same_as": twin.key} if twin else {}
-        try:
-            # samples that differ only in unused labels (e.g. a dropped stage) are one network
-            metric = twin.metric if twin else float(train_fn(arch))
-            if math.isnan(metric):
-                raise TrialFailed("metric is NaN (diverged)")
-            status, error = "ok", ""
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # any trial failure (exception, NaN, out of memory) is recorded
-            metric, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
-        record = TrialRecord(
-            key=key, status=status, sample=sample, arch=arch.to_dict(), flops=flops,
-            params=arch_params(arch), metric=metric, seconds=round(time.perf_counter() - started, 3),
-            error=error, trial=counter["trial"], extra=extra,
-        )
-        log.append(record)
-        finished[key] = record
-        if status == "ok":
-            by_arch.setdefault(arch_identity(record.arch), record)
-        shown = f"{metric:.4f}" if metric is not None else f"FAILED ({error[:80]})"
-        echo(f"trial {record.trial}: {format_flops(flops)} FLOPs, {space.proxy.metric} {shown}, {record.seconds:.1f}s")
-        if status == "failed":
-            raise TrialFailed(error)
-        return metric
+        record = log.finished().get(key)
+        if record is not None and key not in earlier:
+            echo(trial_line(record, space.proxy.metric, space.proxy.epochs))
 
+    threads = None if config.concurrency == 1 else max(1, (os.cpu_count() or 1) // config.concurrency)
+    runner = TrialRunner(space, train_fn, log.path, config.early_stop, threads)
     searched = space.searched()
     if searched:
         nni_adapter.run_search(
-            choices=searched, evaluate=evaluate, accept=accept, strategy=config.strategy,
+            choices=searched, evaluate=runner, accept=accept, strategy=config.strategy,
             max_trials=config.trials, seed=config.seed, time_budget_s=config.time_budget_s,
-            concurrency=config.concurrency, work_dir=str(out_dir / "nni"),
+            concurrency=config.concurrency, work_dir=str(out_dir / "nni"), on_trial_end=trial_ended,
         )
     elif accept({}):
         try:
-            evaluate({})
+            runner({})
         except TrialFailed:
             pass
+        trial_ended({})
     return write_outputs(out_dir, space.proxy.metric, config.flops_max, echo)
+
+
+def trial_line(record: TrialRecord, metric_name: str, epochs: int) -> str:
+    """The progress line of a finished trial."""
+    shown = f"{record.metric:.4f}" if record.metric is not None else f"FAILED ({record.error[:80]})"
+    if "stopped_epoch" in record.extra:
+        shown += f" (stopped after epoch {record.extra['stopped_epoch']} of {epochs}: below the median)"
+    return f"trial {record.trial}: {format_flops(record.flops)} FLOPs, {metric_name} {shown}, {record.seconds:.1f}s"
 
 
 def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,

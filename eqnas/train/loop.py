@@ -24,6 +24,7 @@ from eqnas.train.augment import Views
 from eqnas.train.config import TrainConfig
 from eqnas.train.ema import WeightEMA
 from eqnas.train.evaluate import evaluate
+from eqnas.train.hooks import EpochHook
 from eqnas.train.loaders import take_subset, train_loader
 from eqnas.train.optim import make_criterion, make_optimizer, make_scheduler
 from eqnas.train.record import RunRecord
@@ -77,10 +78,12 @@ class _Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None  # epoch, val metrics and CPU state_dict of the best epoch
     interrupted: bool = False
+    stopped_early: bool = False  # the epoch hook asked to stop before the last epoch
+
 
 
 def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Module, score, record: RunRecord,
-         config: TrainConfig, show: bool) -> _Progress:
+         config: TrainConfig, show: bool, on_epoch: EpochHook | None) -> _Progress:
     """The epochs: train, validate, keep the best checkpoint. A KeyboardInterrupt ends them early."""
     progress = _Progress()
     weights = "ema" if ema is not None else "raw"
@@ -102,6 +105,9 @@ def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Modul
                 state = {k: v.detach().cpu().clone() for k, v in evaluated.state_dict().items()}
                 progress.best = {"epoch": epoch, "val": val, "state": state}
                 record.checkpoint(state, epoch, weights)
+            if on_epoch is not None and not on_epoch(epoch, val[config.select]) and epoch < config.epochs:
+                progress.stopped_early = True
+                break
     except KeyboardInterrupt:
         progress.interrupted = True
     finally:
@@ -110,11 +116,12 @@ def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Modul
 
 
 def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path | None = None,
-          progress: bool = True, test: bool = True) -> TrainResult:
+          progress: bool = True, test: bool = True, on_epoch: EpochHook | None = None) -> TrainResult:
     """Trains `arch` (adapted to the data, see `adapt_arch`) and returns the metrics and models;
     with `out_dir`, writes the files listed in `eqnas.train.record`. A KeyboardInterrupt keeps
     the best checkpoint, writes metrics with "interrupted": true, and is re-raised. `test=False`
-    (search proxies, law sweeps) selects on validation and never touches the test split."""
+    (search proxies, law sweeps) selects on validation and never touches the test split;
+    `on_epoch` (see `EpochHook`) lets a search stop a trial after any epoch."""
     start = time.perf_counter()
     out_dir = None if out_dir is None else Path(out_dir)
     runtime = resolve_runtime(config.device, config.dp)
@@ -134,7 +141,8 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
         return evaluate(model, split, splits.info.task, criterion, runtime, config.eval_batch_size)
 
     evaluated = ema.module if ema is not None else network
-    done = _fit(session, scheduler, ema, evaluated, score, record, config, progress and sys.stderr.isatty())
+    done = _fit(session, scheduler, ema, evaluated, score, record, config, progress and sys.stderr.isatty(),
+                on_epoch)
     model = build(arch).to(runtime.device)
     test_scores = None
     if done.best is not None:
@@ -151,6 +159,7 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
         "epochs_planned": config.epochs,
         "seconds": time.perf_counter() - start,
         "interrupted": done.interrupted,
+        "stopped_early": done.stopped_early,
         "history": done.history,
         "privacy": session.privacy(),
         "arch_changes": changes,

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -181,7 +182,7 @@ def test_parallel_trials_overlap_and_nnis_manager_listens_on_loopback_only(tmp_p
     ended: list[dict] = []
     outcome = run_search(EIGHT, Probe(str(seen_dir)), lambda arch: arch != {"a": 1, "b": "y", "c": 0.5},
                          strategy="random", max_trials=4, seed=0, concurrency=2, work_dir=str(tmp_path / "nni"),
-                         on_trial_end=ended.append)
+                         on_trial_end=ended.append, training_service={"platform": "local"})
     seen = [json.loads(p.read_text()) for p in seen_dir.glob("*.json")]
     assert outcome.evaluated == len(ended) == len(seen) == 4 and outcome.stop_reason == "max_trials"
     assert sorted(map(keys_of, ended)) == sorted(keys_of(s["sample"]) for s in seen)
@@ -200,6 +201,46 @@ def test_parallel_trials_overlap_and_nnis_manager_listens_on_loopback_only(tmp_p
 
 def keys_of(arch: dict) -> tuple:
     return tuple(sorted(arch.items()))
+
+
+@pytest.mark.parametrize("section, needle", [
+    ({"platform": "moon"}, "moon"),
+    ({"platform": "remote", "machineList": [{"hots": "10.0.0.2"}]}, "hots"),
+    ({"platform": "remote", "machineList": [{"host": "10.0.0.2", "user": "me", "sshKeyFile": "/no/such/key"}]},
+     "/no/such/key"),
+    (["platform", "local"], "mapping"),
+])
+def test_a_bad_training_service_section_is_a_clear_error_before_anything_starts(section, needle):
+    rec = Recorder()
+    with pytest.raises(EqnasError, match=re.escape(needle)):
+        rec.search(TOY, max_trials=2, training_service=section)
+    assert rec.evaluated == []
+
+
+def test_a_remote_training_service_is_handed_to_nni_without_the_loopback_binding(tmp_path, monkeypatch, caplog):
+    """Remote workers must reach the manager: NNI gets the remote config and the manager is not
+    bound to loopback, with a warning. (No remote machine here: NNI's run is replaced.)"""
+    key = tmp_path / "id_ed25519"
+    key.write_text("not a real key")
+    handed = {}
+
+    def fake_run(experiment, port=8080, wait_completion=True, debug=False):
+        handed.update(config=experiment.config, bind=os.environ.get("NNI_BIND_LOOPBACK"),
+                      preload=os.environ.get("NODE_OPTIONS", ""))
+        return True
+
+    monkeypatch.setattr(nni_adapter.NasExperiment, "run", fake_run)
+    monkeypatch.setattr(nni_adapter.NasExperiment, "stop", lambda experiment: None)
+    section = {"platform": "remote", "nniManagerIp": "10.0.0.1",
+               "machineList": [{"host": "10.0.0.2", "user": "me", "sshKeyFile": str(key)}]}
+    with caplog.at_level(logging.WARNING):
+        Recorder().search(TOY, max_trials=2, concurrency=3, training_service=section, work_dir=str(tmp_path / "nni"))
+    config = handed["config"]
+    assert config.training_service.platform == "remote" and config.training_service.machine_list[0].host == "10.0.0.2"
+    assert config.trial_concurrency == 3 and config.max_trial_number == 2
+    assert handed["bind"] == "0" and "nni_manager_preload.js" in handed["preload"]
+    assert any("every network interface" in r.getMessage() for r in caplog.records)
+    assert "NNI_BIND_LOOPBACK" not in os.environ  # the environment is restored
 
 
 @pytest.mark.parametrize("choices, kwargs, bad", [

@@ -25,6 +25,24 @@ def parse_duration(text: str | None) -> float | None:
     return seconds
 
 
+def load_training_service(path: str | None) -> dict | None:
+    """NNI's training-service section from a YAML file (checked by NNI when the search starts)."""
+    import yaml
+
+    from eqnas.errors import EqnasError
+
+    if path is None:
+        return None
+    try:
+        section = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise EqnasError(f"cannot read --training-service {path}: {err}") from None
+    if not isinstance(section, dict) or "platform" not in section:
+        raise EqnasError(f"--training-service {path}: expected a mapping with a 'platform' key (NNI's "
+                         "trainingService section), e.g. platform: remote")
+    return section
+
+
 @click.command("search")
 @click.option("--space", "space_path", required=True, type=click.Path(dir_okay=False), help="Space file (spaces/*.yaml).")
 @click.option("--flops", required=True, help="FLOP budget per sample (fvcore: 1 multiply-add = 1 FLOP), e.g. 100M, 2G.")
@@ -41,6 +59,9 @@ def parse_duration(text: str | None) -> float | None:
 @click.option("--resume", is_flag=True, help="Continue the search in --out; finished trials are not trained again.")
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
               help="Trials at once, as processes of NNI's local training service (its manager on 127.0.0.1).")
+@click.option("--training-service", "training_service_path", default=None, type=click.Path(dir_okay=False),
+              help="YAML file with NNI's training-service section (platform: remote, kubeflow, ...) to run "
+                   "trials on other machines; their manager port is then open on every interface.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--early-stop/--no-early-stop", default=True, show_default=True,
               help="Stop a trial after an epoch whose best metric so far is below the median of completed "
@@ -48,7 +69,8 @@ def parse_duration(text: str | None) -> float | None:
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
 def command(space_path: str, flops: str, flops_min: str | None, strategy: str, trials: int, time_budget: str | None,
             data: str | None, data_root: str | None, epochs: int | None, subset: int | None, out_dir: str | None,
-            resume: bool, concurrency: int, seed: int, early_stop: bool, device: str) -> None:
+            resume: bool, concurrency: int, training_service_path: str | None, seed: int, early_stop: bool,
+            device: str) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.search.runner import SearchConfig, run_search
     from eqnas.search.space import load_space, replace_proxy
@@ -57,7 +79,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
     config = SearchConfig(
         flops_max=budget, flops_min=parse_budget(flops_min) if flops_min else 0, strategy=strategy, trials=trials,
         time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
-        early_stop=early_stop,
+        early_stop=early_stop, training_service=load_training_service(training_service_path),
     )
     space = replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed)
     out = Path(out_dir or f"runs/{space.name}")

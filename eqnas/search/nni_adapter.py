@@ -39,17 +39,19 @@ service. NNI starts its bundled Node.js manager, which starts each trial as a ne
 with this process's environment); ``evaluate`` is pickled to it, so it must be picklable, and
 counts and ``on_trial_end`` come from the manager's events here. The manager's REST server (the
 web portal) calls ``listen(port)`` with no host, i.e. on every interface, and NNI 3.0 has no
-option to change that; ``bind_loopback.js``, preloaded into the manager through
+option to change that; ``nni_manager_preload.js``, preloaded into the manager through
 ``NODE_OPTIONS=--require``, makes every listen bind 127.0.0.1, and shuts the manager down if this
 process dies without stopping it. The port is a free loopback port picked here. It has no
 authentication: other users of this machine could still reach it. Trials talk to the manager
 over HTTP on ``localhost``, the Python side over a WebSocket; no other process listens.
 
-Remote machines, Kubernetes: not wired in. Their workers must reach the manager, so it cannot
-stay on loopback; on a trusted network a user would build a ``NasExperimentConfig`` with
-``execution_engine=TrainingServiceEngineConfig()``, ``training_service=RemoteConfig(...)`` or
-``KubernetesConfig(...)`` and ``trial_concurrency``, as ``_run_in_trial_processes`` does for
-``LocalConfig``, and hand it the same model space, evaluator and strategy chain.
+Remote machines, Kubernetes and NNI's other platforms: ``training_service`` takes NNI's own
+training-service section (a dict as in NNI's experiment YAML: ``platform: remote`` with
+``machineList``, ``platform: kubeflow``, ...), which NNI's config classes load and validate; the
+trials then run there, ``concurrency`` at once, and they need eqnas, the data and this run folder
+(a shared file system) on the workers. Their workers must reach the manager, so for any
+platform other than ``local`` the loopback preload is not applied and the manager listens on
+every interface, without authentication: for trusted networks only (a warning says so).
 
 Files: NNI's experiment folder (``<id>/log``, ``<id>/checkpoint``; with parallel trials also
 ``<id>/db`` and each trial's stdout and stderr under ``<id>/environments``) goes to
@@ -85,6 +87,8 @@ with warnings.catch_warnings():
     import nni
     import nni.experiment.launcher as nni_launcher
     from nni.experiment.config import LocalConfig
+    from nni.experiment.config.training_service import TrainingServiceConfig
+    from nni.experiment.config.utils import load_training_service_config
     from nni.mutable import ensure_frozen
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.execution.event import ModelEventType, TrainingEndEvent
@@ -108,7 +112,7 @@ _NNI_LOG_LEVELS = {
     "nni.nas.execution.sequential": logging.CRITICAL,
 }
 STOP_REASONS = ("max_trials", "strategy_done", "time_budget", "too_many_skipped")
-BIND_LOOPBACK_JS = Path(__file__).resolve().with_name("bind_loopback.js")
+MANAGER_PRELOAD_JS = Path(__file__).resolve().with_name("nni_manager_preload.js")
 TrialEnd = Callable[[dict], None]  # called with the sample when a trial ends (in this process)
 
 
@@ -356,6 +360,7 @@ def run_search(
     concurrency: int = 1,
     work_dir: str | None = None,
     on_trial_end: TrialEnd | None = None,
+    training_service: dict | None = None,
 ) -> SearchOutcome:
     """Search the discrete space ``choices`` with NNI: in this process, one trial at a time, or
     ``concurrency`` trials at once in processes of NNI's local training service.
@@ -365,9 +370,12 @@ def run_search(
     the trial processes, so it must be picklable. ``accept`` sees every sample first, in this
     process; one it rejects is never evaluated. Constraints between labels belong in ``accept``.
     ``on_trial_end`` is called here with the sample of every trial that ended, failed or not.
+    ``training_service``: NNI's training-service section for other machines (module docstring);
+    trials then always run in trial processes.
     See the module docstring for what counts towards ``max_trials`` and when a search stops.
     """
     _check_arguments(choices, strategy, max_trials, seed, time_budget_s, concurrency)
+    service = _training_service(training_service)
     tally = _Tally()
     max_skipped = max(_MIN_SKIPS, _SKIPS_PER_TRIAL * max_trials)
     deadline = time.monotonic() + (math.inf if time_budget_s is None else time_budget_s)
@@ -376,10 +384,10 @@ def run_search(
     with _experiment_dir(work_dir) as folder, _quiet_nni_logs(), _seeded_global_rngs(seed):
         chain = Chain(_STRATEGY_FACTORIES[strategy](seed, max_trials, len(choices)),
                       guard, _CountingDeduplication(tally, patience=max_skipped))
-        if concurrency == 1:
+        if concurrency == 1 and training_service is None:
             _run_in_process(_ChoiceSpace(choices), evaluator, chain, folder, max_trials)
         else:
-            _run_in_trial_processes(_ChoiceSpace(choices), evaluator, chain, folder, max_trials, concurrency)
+            _run_in_trial_processes(_ChoiceSpace(choices), evaluator, chain, folder, max_trials, concurrency, service)
     stop_reason = "max_trials" if tally.evaluated >= max_trials else guard.stop_reason or "strategy_done"
     return SearchOutcome(tally.evaluated, tally.failed, tally.rejected, tally.duplicates, stop_reason)
 
@@ -399,40 +407,67 @@ def _run_in_process(space: _ChoiceSpace, evaluator: FunctionalEvaluator, chain: 
 
 
 def _run_in_trial_processes(space: _ChoiceSpace, evaluator: FunctionalEvaluator, chain: Chain, folder: str,
-                            max_trials: int, concurrency: int) -> None:
+                            max_trials: int, concurrency: int, service: TrainingServiceConfig) -> None:
     config = NasExperimentConfig(
         execution_engine=TrainingServiceEngineConfig(),
         model_format="simplified",
-        training_service=LocalConfig(),
+        training_service=service,
         trial_concurrency=concurrency,
         max_trial_number=max_trials,
         experiment_working_directory=folder,
     )
+    try:
+        config.validate()
+    except (ValueError, TypeError, AttributeError) as err:
+        raise EqnasError(f"bad training service config: {err}") from err
+    local = service.platform == "local"
+    if not local:
+        _log.warning("training service %r: NNI's manager listens on every network interface, without "
+                     "authentication, so that its workers can reach it; use it on trusted networks only",
+                     service.platform)
     experiment = NasExperiment(space, evaluator, chain, config)
-    with _loopback_manager(folder):
+    with _manager_environment(folder, loopback=local):
         try:
-            if experiment.run(port=_free_loopback_port(), wait_completion=True) is None:
+            if experiment.run(port=_free_port("127.0.0.1" if local else ""), wait_completion=True) is None:
                 raise KeyboardInterrupt  # NNI's run() stops the experiment on Ctrl-C and returns None
         finally:
             experiment.stop()  # the manager exits; running trials get SIGINT, then SIGKILL after 5 s
 
 
-def _free_loopback_port() -> int:
+def _training_service(section: dict | None) -> TrainingServiceConfig:
+    """NNI's config object for a training-service section; None: this machine (``local``)."""
+    if section is None:
+        return LocalConfig()
+    if not isinstance(section, dict):
+        raise EqnasError(f"the training service config must be a mapping, got {section!r}")
+    try:
+        service = load_training_service_config(dict(section))
+    except (ValueError, TypeError, AttributeError, KeyError) as err:
+        raise EqnasError(f"bad training service config: {err}") from err
+    if not isinstance(service, TrainingServiceConfig):
+        raise EqnasError(f"unknown training service platform {section.get('platform')!r}; NNI's are "
+                         "local, remote, openpai, aml, dlc, kubeflow, frameworkcontroller")
+    return service
+
+
+def _free_port(host: str) -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
-def _loopback_manager(folder: str) -> Iterator[None]:
+def _manager_environment(folder: str, loopback: bool) -> Iterator[None]:
     """The environment NNI's launcher hands to the manager (and the manager to the trials): the
-    loopback preload, no HTTP proxy for local calls, and NNI's run list kept in ``folder``
-    instead of ``~/nni-experiments`` (written by the launcher and by the manager)."""
-    keys = ("NODE_OPTIONS", "NNI_MANAGER_HOME", "NO_PROXY", "no_proxy")
+    preload (``loopback``: binding to 127.0.0.1; always: the manager stops if this process dies,
+    and NNI's run list is kept in ``folder`` instead of ``~/nni-experiments``, where the
+    launcher writes it too), and no HTTP proxy for local calls."""
+    keys = ("NODE_OPTIONS", "NNI_MANAGER_HOME", "NNI_BIND_LOOPBACK", "NO_PROXY", "no_proxy")
     saved = {key: os.environ.get(key) for key in keys}
     saved_experiments = nni_launcher.Experiments
-    preload = f'--require "{BIND_LOOPBACK_JS}"' if " " in str(BIND_LOOPBACK_JS) else f"--require {BIND_LOOPBACK_JS}"
+    preload = f'--require "{MANAGER_PRELOAD_JS}"' if " " in str(MANAGER_PRELOAD_JS) else f"--require {MANAGER_PRELOAD_JS}"
     os.environ["NODE_OPTIONS"] = " ".join(filter(None, [saved["NODE_OPTIONS"], preload]))
+    os.environ["NNI_BIND_LOOPBACK"] = "1" if loopback else "0"
     os.environ["NNI_MANAGER_HOME"] = folder
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1,::1"
     nni_launcher.Experiments = functools.partial(Experiments, home_dir=str(Path(folder, "nni-experiments")))

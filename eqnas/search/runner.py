@@ -36,6 +36,7 @@ class SearchConfig:
     seed: int = 0
     resume: bool = False
     early_stop: bool = True  # the median stopping rule (eqnas.search.early_stop)
+    training_service: dict | None = None  # NNI's training-service section, for other machines
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class SearchSummary:
 
 def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_dir: Path,
                echo: Callable[[str], None] = print) -> SearchSummary:
-    """Runs the search into `out_dir`. With `config.concurrency` > 1, trials run in processes of
-    NNI's local training service, so `train_fn` must be picklable (`proxy_trainer` is)."""
+    """Runs the search into `out_dir`. With `config.concurrency` > 1 or a training service, trials
+    run in processes of NNI's training service, so `train_fn` must be picklable (`proxy_trainer`
+    is)."""
     from eqnas.search import nni_adapter
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +88,8 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
         if record is not None and key not in earlier:
             echo(trial_line(record, space.proxy.metric, space.proxy.epochs))
 
-    threads = None if config.concurrency == 1 else max(1, (os.cpu_count() or 1) // config.concurrency)
+    on_this_machine = config.concurrency > 1 and config.training_service is None
+    threads = max(1, (os.cpu_count() or 1) // config.concurrency) if on_this_machine else None
     runner = TrialRunner(space, train_fn, log.path, config.early_stop, threads)
     searched = space.searched()
     if searched:
@@ -94,6 +97,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
             choices=searched, evaluate=runner, accept=accept, strategy=config.strategy,
             max_trials=config.trials, seed=config.seed, time_budget_s=config.time_budget_s,
             concurrency=config.concurrency, work_dir=str(out_dir / "nni"), on_trial_end=trial_ended,
+            training_service=config.training_service,
         )
     elif accept({}):
         try:

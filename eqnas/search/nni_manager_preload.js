@@ -1,5 +1,7 @@
 'use strict';
-// Preloaded into NNI's Node.js manager with NODE_OPTIONS="--require /abs/path/bind_loopback.js".
+// Preloaded into NNI's Node.js manager with NODE_OPTIONS="--require /abs/path/nni_manager_preload.js"
+// (eqnas/search/nni_adapter.py). Three jobs: bind to 127.0.0.1, stop with the parent, keep NNI's
+// run list out of the home folder.
 //
 // NNI 3.0's manager calls listen(port) with no host (rest_server/index.js, and ws.Server({port})
 // in the reusable training services), so Node listens on every interface ("::" / "0.0.0.0").
@@ -24,7 +26,7 @@ function isPort(value) {
 function forced(host) {
     if (typeof host === 'string' && ALLOWED.has(host)) return host;
     if (host !== undefined && host !== null && host !== '' && host !== 'localhost') {
-        process.emitWarning(`bind_loopback: listen host ${JSON.stringify(host)} replaced by ${LOOPBACK}`);
+        process.emitWarning(`nni_manager_preload: listen host ${JSON.stringify(host)} replaced by ${LOOPBACK}`);
     }
     return LOOPBACK;
 }
@@ -55,7 +57,11 @@ function wrappedListen(...args) {
     return callback ? originalListen.call(this, options, callback) : originalListen.call(this, options);
 }
 
-net.Server.prototype.listen = wrappedListen;
+// NNI_BIND_LOOPBACK=0 (eqnas sets it for remote and cluster platforms, whose workers must reach
+// the manager) leaves listen alone.
+if (process.env.NNI_BIND_LOOPBACK !== '0') {
+    net.Server.prototype.listen = wrappedListen;
+}
 
 // Parent watchdog, for NNI's manager only (main.js; not for any node a trial may run): NNI starts
 // the manager in its own process group and only stops it from Python (experiment.stop() or
@@ -74,7 +80,7 @@ if (isNniManager) {
     const timer = setInterval(() => {
         if (parentGone()) {
             clearInterval(timer);
-            process.emitWarning(`bind_loopback: parent ${parentPid} is gone; shutting NNI's manager down`);
+            process.emitWarning(`nni_manager_preload: parent ${parentPid} is gone; shutting NNI's manager down`);
             process.kill(process.pid, 'SIGTERM');
         }
     }, 1000);

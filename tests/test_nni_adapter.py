@@ -299,3 +299,46 @@ def test_the_callers_random_generators_are_restored():
     torch.manual_seed(123), np.random.seed(123)
     Recorder().search(TOY, strategy="random", max_trials=3, seed=9)
     assert draws() == expected
+
+
+def test_nnis_manager_and_trials_stop_when_the_search_process_is_killed(tmp_path):
+    """A search process killed with SIGKILL cannot stop NNI's manager; the preload's watchdog does."""
+    import signal
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from parallel_probe import Probe\n"
+        "from eqnas.search.nni_adapter import run_search\n"
+        "run_search({'a': [0, 1], 'b': ['x', 'y'], 'c': [0.5, 1.5]}, Probe(%r, hold_s=60), lambda arch: True,\n"
+        "           strategy='random', max_trials=4, concurrency=2, work_dir=%r)\n"
+    ) % (str(here), str(tmp_path), str(tmp_path / "nni"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")]))}
+    search = subprocess.Popen([sys.executable, "-c", script], env=env)
+
+    def ours() -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter(["cmdline", "environ"]):
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if ("nni_node/main.js" in cmdline and str(tmp_path) in cmdline) or \
+                    ("training_service trial" in cmdline and str(tmp_path) in str(process.info["environ"] or {})):
+                found.append(process)
+        return found
+
+    try:
+        deadline = time.monotonic() + 120
+        while sum("trial" in " ".join(p.cmdline()) for p in ours()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(ours()) == 3, "the manager and two trials should be running"
+        search.send_signal(signal.SIGKILL)
+        search.wait()
+        deadline = time.monotonic() + 15
+        while ours() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not ours(), "NNI's manager or a trial outlived the killed search"
+    finally:
+        search.kill()
+        for process in ours():
+            process.kill()

@@ -2,11 +2,12 @@
 
 For each dataset and FLOP budget, search the equivariant space and its plain counterpart with
 the same strategy, trials and proxy; retrain both winners with the same recipe, without and with
-DP-SGD (epsilon = 8); write a markdown table and a plot. Searches and retrainings are folders
+DP-SGD (epsilon = 8), once per invariant head in --heads (`arch.head`: the searched winner with
+only its head swapped); write a markdown table and a plot. Searches and retrainings are folders
 under --out, so an interrupted run resumes (finished searches and retrainings are reused).
 
     python benchmarks/equal_flops.py --data fashion-mnist-rot,fashion-mnist --budgets 100M,200M \\
-        --trials 4 --epochs 2 --train-subset 10000 --out runs/equal_flops
+        --trials 4 --epochs 2 --train-subset 10000 --heads max,max_mean --out runs/equal_flops
 """
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--dp-batch", type=int, default=512)
     parser.add_argument("--dp-lr", type=float, default=0.5)
     parser.add_argument("--no-dp", action="store_true")
+    parser.add_argument("--heads", default="max", help="invariant heads to retrain each winner with (arch.head)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="runs/equal_flops")
@@ -85,17 +87,20 @@ def main() -> None:
             budget = parse_budget(budget_text)
             for family, space_path in (("equivariant", Path(args.equivariant)), ("plain", Path(args.plain))):
                 folder = out / data / budget_text / family
-                arch = searched_winner(space_path, data, budget, args, folder / "search")
-                row = {"data": data, "budget": budget_text, "family": family, "group": str(arch.final_group),
-                       "flops": arch_flops(arch), "params": arch_params(arch)}
-                for dp in ((False,) if args.no_dp else (False, True)):
-                    metrics = retrained(arch, data, dp, args, folder / ("retrain_dp" if dp else "retrain"))
-                    key = "dp" if dp else "plain"
-                    row[f"acc_{key}"] = metrics["test_acc"]
-                    if dp and metrics.get("privacy"):
-                        row["epsilon"] = metrics["privacy"]["epsilon"]
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                winner = searched_winner(space_path, data, budget, args, folder / "search")
+                for head in args.heads.split(","):
+                    arch = winner.replace(head=head)
+                    row = {"data": data, "budget": budget_text, "family": family, "group": str(arch.final_group),
+                           "head": head, "flops": arch_flops(arch), "params": arch_params(arch)}
+                    suffix = "" if head == "max" else f"_{head}"  # "max" keeps the folders of earlier runs
+                    for dp in ((False,) if args.no_dp else (False, True)):
+                        metrics = retrained(arch, data, dp, args, folder / (f"retrain_dp{suffix}" if dp else f"retrain{suffix}"))
+                        key = "dp" if dp else "plain"
+                        row[f"acc_{key}"] = metrics["test_acc"]
+                        if dp and metrics.get("privacy"):
+                            row["epsilon"] = metrics["privacy"]["epsilon"]
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     table = markdown(rows, args, time.perf_counter() - started)
     (out / "table.md").write_text(table)
     (out / "rows.json").write_text(json.dumps(rows, indent=2))
@@ -107,13 +112,13 @@ def markdown(rows: list[dict], args, seconds: float) -> str:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else \
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [
-        "| data | budget | family | group | FLOPs | params | test acc | test acc, DP (ε=8) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| data | budget | family | group | head | FLOPs | params | test acc | test acc, DP (ε=8) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         dp = "-" if r.get("acc_dp") is None else f"{r['acc_dp']:.3f} (ε={r.get('epsilon', float('nan')):.2f})"
-        lines.append(f"| {r['data']} | {r['budget']} | {r['family']} | {r['group']} | {format_flops(r['flops'])} "
-                     f"| {r['params']:,} | {r['acc_plain']:.3f} | {dp} |")
+        lines.append(f"| {r['data']} | {r['budget']} | {r['family']} | {r['group']} | {r['head']} "
+                     f"| {format_flops(r['flops'])} | {r['params']:,} | {r['acc_plain']:.3f} | {dp} |")
     lines += ["", f"FLOPs: fvcore, one multiply-add = one FLOP, per sample. Command: "
               f"`python benchmarks/equal_flops.py {shlex.join(sys.argv[1:])}`; machine: {device}; "
               f"wall time {seconds / 60:.1f} min."]
@@ -129,12 +134,17 @@ def plot(rows: list[dict], path: Path) -> None:
     datasets = sorted({r["data"] for r in rows})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4), squeeze=False)
     for ax, data in zip(axes[0], datasets):
+        heads = sorted({r["head"] for r in rows})
         for family, color in (("equivariant", "tab:blue"), ("plain", "tab:gray")):
-            mine = sorted((r for r in rows if r["data"] == data and r["family"] == family), key=lambda r: r["flops"])
-            flops = [r["flops"] / 1e6 for r in mine]
-            ax.plot(flops, [r["acc_plain"] for r in mine], "o-", color=color, label=f"{family}")
-            if any(r.get("acc_dp") is not None for r in mine):
-                ax.plot(flops, [r.get("acc_dp") for r in mine], "s--", color=color, label=f"{family}, DP ε=8")
+            for head, marker in zip(heads, "o^"):
+                mine = sorted((r for r in rows if r["data"] == data and r["family"] == family and r["head"] == head),
+                              key=lambda r: r["flops"])
+                flops = [r["flops"] / 1e6 for r in mine]
+                name = f"{family}, head {head}" if len(heads) > 1 else family
+                ax.plot(flops, [r["acc_plain"] for r in mine], f"{marker}-", color=color, label=name)
+                if any(r.get("acc_dp") is not None for r in mine):
+                    ax.plot(flops, [r.get("acc_dp") for r in mine], f"{marker}--", color=color, mfc="none",
+                            label=f"{name}, DP ε=8")
         ax.set_xlim(0, 1.1 * max(r["flops"] for r in rows if r["data"] == data) / 1e6)
         ax.set_title(data)
         ax.set_xlabel("MFLOPs per sample (fvcore)")

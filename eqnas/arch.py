@@ -20,6 +20,7 @@ VERSION = 1
 NORMS = ("batch", "group")
 ACTIVATIONS = ("relu", "mish", "elu")
 BLOCKS = ("basic", "bottleneck")
+HEADS = ("max", "max_mean")  # invariants per last-stage field: 1 or 4 (see eqnas.nn.pooling)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Arch:
     activation: str = "relu"
     weight_standardization: bool = False
     post_residual_norm: bool = False
+    head: str = "max"  # "max": max over the group, mean over space; "max_mean": both of both
     version: int = VERSION
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -215,6 +217,7 @@ def _validate(arch: Arch) -> None:
         _positive(getattr(arch, key), f"arch.{key}")
     _one_of(arch.norm, NORMS, "arch.norm")
     _one_of(arch.activation, ACTIVATIONS, "arch.activation")
+    _one_of(arch.head, HEADS, "arch.head")
     _positive(arch.stem.width, "arch.stem.width")
     _positive(arch.stem.stride, "arch.stem.stride")
     _kernel(arch.stem.kernel, "arch.stem.kernel")

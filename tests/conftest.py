@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from eqnas.arch import Arch, Stage, Stem
+from eqnas.arch import HEADS, Arch, Stage, Stem
 
 torch.set_num_threads(1)
 
@@ -30,7 +30,8 @@ def random_arch(rng: random.Random, family: str, group: str, kernels=(1, 3, 5), 
     stem = Stem(width=rng.randint(1, max_width), kernel=rng.choice([k for k in kernels if k > 1] or [3]))
     arch = Arch(family=family, group=group, stem=stem, stages=stages, resolution=13,
                 in_channels=rng.choice((1, 3)), num_classes=rng.randint(2, 5), **overrides)
-    return arch.replace(resolution=arch.exact_resolution(rng.randint(9, 17)))
+    arch = arch.replace(resolution=arch.exact_resolution(rng.randint(9, 17)))
+    return arch if "head" in overrides else arch.replace(head=rng.choice(HEADS))
 
 
 @pytest.fixture

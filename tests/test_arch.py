@@ -41,9 +41,16 @@ BAD = [
     ({"widht": 3}, "unknown key 'widht'"),
     ({"family": "transformer"}, "'transformer' is not one of"),
     ({"norm": "layer"}, "'layer' is not one of batch, group"),
+    ({"head": "avg"}, "arch.head: 'avg' is not one of max, max_mean"),
     ({"resolution": "big"}, "resolution: expected an integer, got 'big'"),
     ({"version": 9}, "version: 9 is not supported"),
 ]
+
+
+def test_a_file_without_head_keeps_the_usual_head(tmp_path):
+    data = random_arch(random.Random(0), "resnet", "C4", head="max_mean").to_dict()
+    del data["head"]  # files written before the key existed
+    assert Arch.from_dict(data).head == "max"
 
 
 @pytest.mark.parametrize("change,message", BAD)

@@ -101,3 +101,17 @@ def test_eval_mode_expands_the_filter_once():
     model.train()
     model(x)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("head", ["max", "max_mean"])
+@pytest.mark.parametrize("group", ["C8", "D4", "trivial"])
+def test_each_head_is_invariant_and_feeds_the_classifier_its_invariants(head, group):
+    arch = random_arch(random.Random(7), "resnet", group, head=head)
+    model = build(arch)
+    _assert_invariant(model.train(), arch, seed=0)
+    _assert_invariant(model.eval(), arch, seed=0)
+    last_fields = arch.stages[-1].width
+    assert model.classifier.in_features == {"max": 1, "max_mean": 4}[head] * last_fields
+    x = torch.randn(3, arch.in_channels, arch.resolution, arch.resolution)
+    with torch.no_grad():
+        assert torch.allclose(export(model)(x), model(x), atol=1e-5)

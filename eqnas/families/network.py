@@ -1,7 +1,8 @@
-"""The common frame of every family: features -> group pooling -> global pooling -> linear.
+"""The common frame of every family: features -> invariant pooling (over the group and over
+space, `arch.head`) -> linear.
 
-Group pooling and global average pooling make the logits invariant and let the model take any
-input size above its minimum.
+Pooling over the whole group and the whole image makes the logits invariant and lets the model
+take any input size above its minimum.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from torch import nn
 from eqnas.arch import Arch, Stage
 from eqnas.families.blocks import ConvNormAct, LayerOptions
 from eqnas.groups import FieldType, Group
-from eqnas.nn import GroupPool, Restrict
+from eqnas.nn import Restrict
+from eqnas.nn.pooling import InvariantPool
 
 # (input type, stage, options) -> (the stage's layers, output type): all a family defines
 StageBuilder = Callable[[FieldType, Stage, LayerOptions], tuple[list[nn.Module], FieldType]]
@@ -24,17 +26,15 @@ class EquivariantNet(nn.Module):
         super().__init__()
         self.arch = arch
         self.features = features
-        self.group_pool = GroupPool(out_type)
-        self.spatial_pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(out_type.fields, arch.num_classes)
+        self.pool = InvariantPool(out_type, arch.head)
+        self.classifier = nn.Linear(self.pool.features, arch.num_classes)
         # Small logits at initialisation: the first loss is about log(classes), whatever the depth
         # (not zero, so an untrained network's logits still show whether it is invariant).
         nn.init.normal_(self.classifier.weight, std=0.01)
         nn.init.zeros_(self.classifier.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.spatial_pool(self.group_pool(self.features(x)))
-        return self.classifier(features.flatten(1))
+        return self.classifier(self.pool(self.features(x)))
 
 
 def layer_options(arch: Arch) -> LayerOptions:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from eqnas.groups import FieldType
@@ -20,6 +21,36 @@ class GroupPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
         return x.reshape(batch, self.fields, self.size, height, width).amax(dim=2)
+
+
+class InvariantPool(nn.Module):
+    """The invariant features the classifier sees, per field of the last stage: [B, F*G, H, W] ->
+    [B, k*F]. Pooling over the whole group and the whole image keeps them invariant.
+
+    "max": max over the group, mean over space (k = 1), the usual G-CNN head.
+    "max_mean": max and mean over the group, each averaged and maxed over space (k = 4). With
+    few last-stage fields the single invariant starves the classifier: a plain CNN of equal
+    FLOPs hands it about |G| times more channels.
+    """
+
+    INVARIANTS = {"max": 1, "max_mean": 4}
+
+    def __init__(self, field_type: FieldType, kind: str) -> None:
+        super().__init__()
+        if kind not in self.INVARIANTS:
+            raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(self.INVARIANTS)}")
+        self.group_pool = GroupPool(field_type)
+        self.kind = kind
+        self.features = self.INVARIANTS[kind] * field_type.fields
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "max":
+            return F.adaptive_avg_pool2d(self.group_pool(x), 1).flatten(1)
+        batch, _, height, width = x.shape
+        fields = x.reshape(batch, self.group_pool.fields, self.group_pool.size, height, width)
+        invariant = torch.cat([fields.amax(dim=2), fields.mean(dim=2)], dim=1)
+        pooled = (F.adaptive_avg_pool2d(invariant, 1), F.adaptive_max_pool2d(invariant, 1))
+        return torch.cat(pooled, dim=1).flatten(1)
 
 
 def spatial_max_pool(stride: int) -> nn.MaxPool2d:

@@ -31,7 +31,7 @@ from eqnas.errors import EqnasError
 
 Sample = dict[str, Any]
 
-ARCH_KEYS = ("family", "group", "resolution", "in_channels", "num_classes", "norm", "activation",
+ARCH_KEYS = ("family", "group", "resolution", "in_channels", "num_classes", "norm", "activation", "head",
              "weight_standardization", "post_residual_norm", "block")
 STEM_KEYS = ("width", "kernel", "stride")
 STAGE_KEYS = ("depth", "width", "kernel", "stride", "block", "group")

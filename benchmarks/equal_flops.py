@@ -150,8 +150,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_xlabel("MFLOPs per sample (fvcore)")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 3) // 4), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -33,7 +33,7 @@ class Probe:
     manager (whose port is in the trial's command channel) can be reached."""
 
     folder: str
-    hold_s: float = 1.5  # long enough for two trials to overlap
+    hold_s: float = 4.0  # long enough for two trials to overlap, even when one starts seconds later
 
     def __call__(self, sample: dict) -> float:
         started = time.time()

@@ -77,7 +77,7 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"training step (forward+backward+update), batch {args.batch}, {args.size}x{args.size}, "
           f"kernel {args.kernel}, {args.device}, median of {args.repeats}, threads {torch.get_num_threads()}")
-    print(f"| group | fields | channels | nn.Conv2d ms | eqnas ms | escnn ms | eqnas / Conv2d | eqnas / escnn |")
+    print("| group | fields | channels | nn.Conv2d ms | eqnas ms | escnn ms | eqnas / Conv2d | eqnas / escnn |")
     print("|---|---|---|---|---|---|---|---|")
     for group_name in ("C4", "C8", "D4"):
         for fields in (int(w) for w in args.widths.split(",")):

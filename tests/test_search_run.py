@@ -3,7 +3,6 @@ on, and a killed search resumes without training any finished trial again."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

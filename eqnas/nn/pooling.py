@@ -44,11 +44,12 @@ class InvariantPool(nn.Module):
         self.features = self.INVARIANTS[kind] * field_type.fields
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        group_max = self.group_pool(x)
         if self.kind == "max":
-            return F.adaptive_avg_pool2d(self.group_pool(x), 1).flatten(1)
+            return F.adaptive_avg_pool2d(group_max, 1).flatten(1)
         batch, _, height, width = x.shape
-        fields = x.reshape(batch, self.group_pool.fields, self.group_pool.size, height, width)
-        invariant = torch.cat([fields.amax(dim=2), fields.mean(dim=2)], dim=1)
+        group_mean = x.reshape(batch, self.group_pool.fields, self.group_pool.size, height, width).mean(dim=2)
+        invariant = torch.cat([group_max, group_mean], dim=1)
         pooled = (F.adaptive_avg_pool2d(invariant, 1), F.adaptive_max_pool2d(invariant, 1))
         return torch.cat(pooled, dim=1).flatten(1)
 

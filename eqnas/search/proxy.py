@@ -5,11 +5,11 @@ is never looked at during a search.
 """
 from __future__ import annotations
 
-from typing import Callable
 
 from eqnas.arch import Arch
 from eqnas.data.base import Splits
 from eqnas.search.space import Proxy
+from eqnas.search.trial import TrainFn
 from eqnas.train.hooks import EpochHook
 
 PROXY_VAL_SIZE = 2000  # validation images per proxy evaluation (seeded subset)
@@ -33,10 +33,7 @@ def proxy_splits(splits: Splits, seed: int) -> Splits:
     return Splits(train=splits.train, val=val, test=val, info=splits.info)
 
 
-ProxyTrainer = Callable[[Arch, EpochHook | None], float]
-
-
-def proxy_trainer(proxy: Proxy, device: str = "auto") -> ProxyTrainer:
+def proxy_trainer(proxy: Proxy, device: str = "auto") -> TrainFn:
     """(arch, epoch hook or None) -> best validation metric of the proxy training; the hook sees
     every epoch's metric and may stop the training early. Datasets are loaded once per resolution."""
     from eqnas.data.registry import load_dataset

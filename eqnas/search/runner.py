@@ -66,7 +66,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     (out_dir / "search_config.json").write_text(json.dumps(
         {"space": space.name, "choices": {k: list(v) for k, v in space.choices.items()},
          "proxy": asdict(space.proxy), **asdict(config)}, indent=2))
-    earlier = {r.key for r in log.read() if r.status != "rejected"}
+    earlier = set(log.finished())
     rejected_keys = set(log.rejected())
     if earlier:
         echo(f"resuming: {len(earlier)} finished trials in {log.path} will not be trained again")
@@ -90,7 +90,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
 
     on_this_machine = config.concurrency > 1 and config.training_service is None
     threads = max(1, (os.cpu_count() or 1) // config.concurrency) if on_this_machine else None
-    runner = TrialRunner(space, train_fn, log.path, config.early_stop, threads)
+    runner = TrialRunner(space, train_fn, log.path, flop_filter, config.early_stop, threads)
     searched = space.searched()
     if searched:
         nni_adapter.run_search(

@@ -21,6 +21,7 @@ from typing import Callable
 
 from eqnas.arch import Arch
 from eqnas.search.early_stop import MedianStop, TrialCurve
+from eqnas.search.flop_filter import FlopFilter
 from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 from eqnas.search.space import Sample, SearchSpace
 from eqnas.train.hooks import EpochHook
@@ -43,34 +44,37 @@ def stopping_rule(records) -> MedianStop:
 
 @dataclass(frozen=True)
 class TrialRunner:
-    """sample -> metric, recording the trial in `log_path`. Picklable when `train_fn` is."""
+    """sample -> metric, recording the trial in `log_path`. Picklable when `train_fn` is.
+
+    `flop_filter` is the search's own, so a trial in this process reuses the FLOP count its
+    budget check made."""
 
     space: SearchSpace
     train_fn: TrainFn
     log_path: Path
+    flop_filter: FlopFilter
     early_stop: bool = True
     torch_threads: int | None = None  # set in trial processes, so parallel trials share the CPU cores
 
     def __call__(self, sample: Sample) -> float:
-        from eqnas.profiling import arch_params, arch_flops
+        from eqnas.profiling import arch_params
 
         if self.torch_threads is not None:
             import torch
 
             torch.set_num_threads(self.torch_threads)
         log = TrialLog(self.log_path)
-        records = log.read()
+        recorded = log.finished()
         key = self.space.key(sample)
-        recorded = {r.key: r for r in records if r.status != "rejected"}
         if key in recorded:
             if recorded[key].status == "failed":
                 raise TrialFailed(f"recorded as failed: {recorded[key].error}")
             return float(recorded[key].metric)
         arch = self.space.to_arch(sample)
-        twin = next((r for r in records if r.status == "ok" and arch_identity(r.arch) == arch_identity(arch.to_dict())),
-                    None)
+        identity = arch_identity(arch.to_dict())
+        twin = next((r for r in recorded.values() if r.status == "ok" and arch_identity(r.arch) == identity), None)
         extra: dict = {"same_as": twin.key} if twin else {}
-        curve = TrialCurve(stopping_rule(records) if self.early_stop else None, self.space.proxy.epochs)
+        curve = TrialCurve(stopping_rule(recorded.values()) if self.early_stop else None, self.space.proxy.epochs)
         started = time.perf_counter()
         try:
             metric = twin.metric if twin else float(self.train_fn(arch, curve))
@@ -86,7 +90,7 @@ class TrialRunner:
         except Exception as exc:  # any trial failure (exception, NaN, out of memory) is recorded
             metric, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
         record = TrialRecord(
-            key=key, status=status, sample=sample, arch=arch.to_dict(), flops=arch_flops(arch),
+            key=key, status=status, sample=sample, arch=arch.to_dict(), flops=self.flop_filter.flops(sample),
             params=arch_params(arch), metric=metric, seconds=round(time.perf_counter() - started, 3),
             error=error, extra=extra,
         )

@@ -214,7 +214,6 @@ def replay(space: SearchSpace, table: dict[str, Trained], strategy: str, seed: i
 
     steps: list[Step] = []
     rule = MedianStop() if early_stop else None
-    last = time.perf_counter()
 
     def evaluate(sample: dict) -> float:
         nonlocal last

@@ -87,3 +87,21 @@ def test_bad_training_service_file_exits_2_with_one_line(tmp_path, section, need
 def test_version():
     result = run("--version")
     assert result.returncode == 0 and "0.1.0" in result.stdout
+
+
+def test_check_runs_train_mode_then_eval_mode_then_the_export(monkeypatch):
+    """The three rows of `eqnas check` are three different networks: batch statistics in train
+    mode, running statistics in eval mode, and the exported plain model."""
+    from eqnas.check import equivariance_errors
+    from eqnas.cli import check_cmd, main
+    from eqnas.nn import EquivariantConv2d
+
+    seen = []
+
+    def recording(net, *args, **kwargs):
+        seen.append((any(isinstance(m, EquivariantConv2d) for m in net.modules()), net.training))
+        return equivariance_errors(net, *args, **kwargs)
+
+    monkeypatch.setattr(check_cmd, "equivariance_errors", recording)
+    main(["check", "--arch", str(ROOT / "examples/c8_small.json")])
+    assert seen == [(True, True), (True, False), (False, False)]

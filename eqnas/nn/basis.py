@@ -140,13 +140,11 @@ def restriction_permutation(parent: Group, child: Group) -> tuple[int, ...]:
 
 def _restriction_order(parent: Group, child: Group) -> list[int]:
     if child.is_trivial and parent.kind == "C":
-        sub_elements = [0]  # identity only
         embedded = [np.eye(parent.order, dtype=np.int64)]
     else:
         fiber = _gspace(parent).fibergroup
         sub, embed, _ = fiber.subgroup(_subgroup_id(parent, child))
         embedded = [fiber.regular_representation(embed(h)).round().astype(np.int64) for h in sub.elements]
-        sub_elements = list(range(len(sub.elements)))
     covered: set[int] = set()
     order: list[int] = []
     for seed in range(parent.order):
@@ -155,7 +153,7 @@ def _restriction_order(parent: Group, child: Group) -> list[int]:
         orbit = [int(np.argmax(matrix[:, seed])) for matrix in embedded]
         covered.update(orbit)
         order.extend(orbit)
-    _check_restriction(order, embedded, regular_matrices(child) if len(sub_elements) > 1 else np.ones((1, 1, 1)))
+    _check_restriction(order, embedded, regular_matrices(child))
     return order
 
 

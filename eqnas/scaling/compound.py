@@ -13,7 +13,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from eqnas.arch import Arch, Stage
+from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.groups import parse_group
 from eqnas.profiling import arch_flops
@@ -43,11 +43,11 @@ def scale_arch(base: Arch, depth: float, width: float, resolution: float, group:
             raise EqnasError("the group axis needs a base without per-stage groups")
     fields = width * group_factor
     stages = tuple(
-        Stage(depth=max(1, math.floor(s.depth * depth + 0.5)) if s.depth else 0, width=max(1, round(s.width * fields)),
-              kernel=s.kernel, stride=s.stride, block=s.block, group=s.group)
+        dataclasses.replace(s, depth=max(1, math.floor(s.depth * depth + 0.5)) if s.depth else 0,
+                            width=max(1, round(s.width * fields)))
         for s in base.stages
     )
-    stem = base.stem.__class__(width=max(1, round(base.stem.width * fields)), kernel=base.stem.kernel, stride=base.stem.stride)
+    stem = dataclasses.replace(base.stem, width=max(1, round(base.stem.width * fields)))
     scaled = base.replace(stages=stages, stem=stem, group=group or base.group,
                           resolution=max(base.total_stride + 1, round(base.resolution * resolution)))
     return scaled.replace(resolution=scaled.exact_resolution())

@@ -17,7 +17,7 @@ from typing import Callable
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
-from eqnas.profiling import arch_flops, arch_params, format_flops
+from eqnas.profiling import FLOP_CONVENTION, arch_flops, arch_params, format_flops
 from eqnas.scaling.compound import FLOP_TOLERANCE, Coefficients, coefficient_grid, scale_arch, scale_to_target
 from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 
@@ -122,7 +122,7 @@ def _finish(base: Arch, base_flops: int, budget: int, config: ScaleConfig, log: 
         "base_flops": base_flops, "coefficients": asdict(coefficients), "best_metric": best.metric,
         "grid_points": len(records), "trained": len({r.key for r in ok if not r.extra.get('same_as')}),
         "rejected": sum(r.status == "rejected" for r in records), "failed": sum(r.status == "failed" for r in records),
-        "scaled": scaled, "flop_convention": "fvcore: one multiply-add = one FLOP, one sample",
+        "scaled": scaled, "flop_convention": FLOP_CONVENTION,
     }
     (out_dir / "coefficients.json").write_text(json.dumps(summary, indent=2))
     _write_grid_table(records, out_dir / "grid.md", base_flops)

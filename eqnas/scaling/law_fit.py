@@ -26,7 +26,8 @@ N_PARAMS = len(PARAM_NAMES)
 
 # Exponents are kept in [0, 10] (the paper leaves them free): a negative exponent means loss
 # grows with size, a failed fit, and the compute-optimal solution needs alpha, beta > 0.
-_BOUNDS = [(None, None), (None, None), (None, None), (0.0, 10.0), (0.0, 10.0)]
+EXPONENT_BOUNDS = (0.0, 10.0)  # where the fit stops alpha and beta
+_BOUNDS = [(None, None), (None, None), (None, None), EXPONENT_BOUNDS, EXPONENT_BOUNDS]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from eqnas.errors import EqnasError
 from eqnas.scaling.compute_optimal import FlopModel, Optimum, fit_flops_per_sample, frontier, frontier_exponents
-from eqnas.scaling.law_fit import FitConfig, LawFit, fit_law
+from eqnas.scaling.law_fit import EXPONENT_BOUNDS, FitConfig, LawFit, fit_law
 from eqnas.scaling.law_sweep import (
     FLOP_CONVENTION,
     TRAIN_FLOPS_PER_FORWARD,
@@ -33,7 +33,6 @@ MIN_POINTS = 5
 MIN_DISTINCT = 3  # sizes and data sizes each
 BUDGET_COUNT = 4  # default budgets: log-spaced from the sweep's smallest compute ...
 BUDGET_REACH = 10.0  # ... to this many times its largest
-EXPONENT_BOUNDS = (0.0, 10.0)  # where law_fit stops alpha and beta
 AT_BOUND = 1e-3  # an exponent this close to a bound moves a loss by < 1% over 4 decades of N or D
 
 

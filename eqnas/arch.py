@@ -15,12 +15,15 @@ from typing import Any
 
 from eqnas.errors import EqnasError
 from eqnas.groups import Group, parse_group
+from eqnas.nn.activation import ACTIVATIONS as _ACTIVATION_LAYERS
+from eqnas.nn.norm import NORMS as _NORM_LAYERS
+from eqnas.nn.pooling import InvariantPool
 
 VERSION = 1
-NORMS = ("batch", "group")
-ACTIVATIONS = ("relu", "mish", "elu")
-BLOCKS = ("basic", "bottleneck")
-HEADS = ("max", "max_mean")  # invariants per last-stage field: 1 or 4 (see eqnas.nn.pooling)
+# the names the layer library builds, so that a file that validates also builds
+NORMS = tuple(_NORM_LAYERS)
+ACTIVATIONS = tuple(_ACTIVATION_LAYERS)
+HEADS = tuple(InvariantPool.INVARIANTS)  # invariants per last-stage field: 1 or 4
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,8 @@ def _one_of(value: str, valid: tuple[str, ...], where: str) -> None:
 
 
 def _validate(arch: Arch) -> None:
-    from eqnas.families import family_names
+    from eqnas.families import family_names  # the families import this module: looked up late
+    from eqnas.families.blocks import BLOCKS
 
     _one_of(arch.family, tuple(family_names()), "arch.family")
     current = parse_group(arch.group)
@@ -228,7 +232,7 @@ def _validate(arch: Arch) -> None:
         if stage.depth < 0:
             raise EqnasError(f"{where}.depth: must be 0 or more, got {stage.depth}")
         _kernel(stage.kernel, f"{where}.kernel")
-        _one_of(stage.block, BLOCKS, f"{where}.block")
+        _one_of(stage.block, tuple(BLOCKS), f"{where}.block")
         if stage.group is not None:
             group = parse_group(stage.group)
             if not group.is_subgroup_of(current):

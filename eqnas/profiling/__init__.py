@@ -7,7 +7,7 @@ from eqnas.arch import Arch
 from eqnas.build import build
 from eqnas.profiling.budget import format_flops, parse_budget
 from eqnas.profiling.flops import FLOP_CONVENTION, count_flops
-from eqnas.profiling.measure import activation_bytes, count_parameters, latency_ms
+from eqnas.profiling.measure import activation_bytes, count_parameters, latency_ms, trainable_parameters
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ def arch_flops(arch: Arch) -> int:
 
 
 def arch_params(arch: Arch) -> int:
-    """Trainable coefficients of the architecture's network (what the optimiser and DP-SGD see)."""
-    return sum(p.numel() for p in build(arch).parameters() if p.requires_grad)
+    """Trainable coefficients of the architecture's network."""
+    return trainable_parameters(build(arch))
 
 
 def profile(arch: Arch, latency: bool = True, device: str = "cpu", batch: int = 1) -> Profile:

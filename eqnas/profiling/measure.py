@@ -10,11 +10,14 @@ from torch import nn
 from eqnas.nn import export
 
 
+def trainable_parameters(model: nn.Module) -> int:
+    """Trainable coefficients: what the optimiser and DP-SGD see."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable coefficients, dense weights they expand to in the exported model)."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    dense = sum(p.numel() for p in export(model).parameters())
-    return trainable, dense
+    return trainable_parameters(model), sum(p.numel() for p in export(model).parameters())
 
 
 def activation_bytes(model: nn.Module, resolution: int, in_channels: int, batch: int = 1) -> int:

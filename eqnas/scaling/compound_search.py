@@ -54,10 +54,11 @@ def _key(c: Coefficients) -> str:
 
 
 def run_compound(base: Arch, config: ScaleConfig, train_fn: TrainFn, out_dir: Path,
-                 echo: Callable[[str], None] = print) -> dict:
+                 echo: Callable[[str], None] = print, base_flops: int | None = None) -> dict:
+    """`base_flops`: the base's FLOPs when the caller has counted them already."""
     out_dir.mkdir(parents=True, exist_ok=True)
     base.save(out_dir / "base.json")
-    base_flops = arch_flops(base)
+    base_flops = arch_flops(base) if base_flops is None else base_flops
     budget = config.flops_max or int(DEFAULT_BUDGET_FACTOR * base_flops)
     groups = config.groups or (None,)
     grid = coefficient_grid(config.grid_step, tolerance=config.grid_tolerance, groups=groups)
@@ -80,9 +81,9 @@ def run_compound(base: Arch, config: ScaleConfig, train_fn: TrainFn, out_dir: Pa
         started = time.perf_counter()
         if identity in by_arch:  # rounding made the same network: trained once
             metric, status, error = by_arch[identity].metric, "ok", ""
-            extra = {"same_as": by_arch[identity].key}
+            extra, params = {"same_as": by_arch[identity].key}, by_arch[identity].params
         else:
-            extra = {}
+            extra, params = {}, arch_params(arch)
             try:
                 metric, status, error = float(train_fn(arch)), "ok", ""
             except KeyboardInterrupt:
@@ -90,7 +91,7 @@ def run_compound(base: Arch, config: ScaleConfig, train_fn: TrainFn, out_dir: Pa
             except Exception as exc:
                 metric, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
         record = TrialRecord(key=key, status=status, sample=sample, arch=arch.to_dict(), flops=flops,
-                             params=arch_params(arch), metric=metric,
+                             params=params, metric=metric,
                              seconds=round(time.perf_counter() - started, 3), error=error, trial=index, extra=extra)
         log.append(record)
         if status == "ok":
@@ -162,4 +163,4 @@ def compound_from_space(space, search_config, out_dir: Path, device: str, echo: 
                          f"smallest network ({format_flops(base_flops)}): compound scaling needs at least 2x")
     config = ScaleConfig(phis=tuple(range(1, top + 1)), flops_max=min(search_config.flops_max, int(DEFAULT_BUDGET_FACTOR * base_flops)))
     echo(f"compound scaling of {space.name}'s smallest network ({format_flops(base_flops)}), phi = 1..{top}")
-    return run_compound(base, config, proxy_trainer(space.proxy, device), out_dir, echo)
+    return run_compound(base, config, proxy_trainer(space.proxy, device), out_dir, echo, base_flops)

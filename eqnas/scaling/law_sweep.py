@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eqnas.arch import Arch
-from eqnas.data.base import Splits
+from eqnas.data.base import DatasetInfo, Splits
 from eqnas.errors import EqnasError
 from eqnas.jsonlog import JsonLinesLog
 from eqnas.profiling import arch_params
@@ -160,9 +160,12 @@ def run_sweep(space: SearchSpace, config: SweepConfig, out_dir: Path, echo: Call
     recipe = {"data": proxy.data, **{k: v for k, v in train_config.to_dict().items() if k not in _NOT_RECIPE}}
     _check_recipe(out_dir / SETTINGS, recipe)
 
+    infos: dict[int, DatasetInfo] = {}  # by resolution: an npz file is opened once, not per candidate
+
     def adapt(arch: Arch) -> Arch:
-        info = dataset_info(proxy.data, proxy.data_root, resolution=arch.resolution)
-        return adapt_arch(arch, info, train_config)[0]
+        if arch.resolution not in infos:
+            infos[arch.resolution] = dataset_info(proxy.data, proxy.data_root, resolution=arch.resolution)
+        return adapt_arch(arch, infos[arch.resolution], train_config)[0]
 
     table = size_table(space, candidate_samples(space, config.candidate_limit, proxy.seed), adapt)
     picked = [table[i] for i in pick_sizes([c.params for c in table], config.sizes)]
@@ -183,12 +186,13 @@ def run_sweep(space: SearchSpace, config: SweepConfig, out_dir: Path, echo: Call
     done = log.latest()
     skipped = 0
     for candidate in picked:
-        flops = arch_flops(candidate.arch)
+        flops = None  # counted when a point of this candidate is trained, not for resumed ones
         for subset in subsets:
             key = f"{hashlib.sha1(candidate.arch.to_json().encode()).hexdigest()[:12]}|subset={subset}"
             if key in done and done[key].status == "ok":
                 skipped += 1
                 continue
+            flops = arch_flops(candidate.arch) if flops is None else flops
             record = _train_point(key, candidate, flops, subset, train_config.replace(subset=subset),
                                   cache.get(proxy, candidate.arch.resolution), train_fn)
             log.append(record)

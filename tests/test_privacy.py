@@ -87,7 +87,7 @@ def _session(splits, aug_mult: int) -> PrivateSession:
     forward = ForwardLoss(views, make_criterion("multiclass", 0.0), runtime)
     loader = train_loader(take_subset(splits.train, config.subset, 0), config.batch_size, 0, 0)
     return PrivateSession(network, make_optimizer(network.parameters(), config), loader, forward, config,
-                          config.physical_batch_size, generator(0, "noise"))
+                          generator(0, "noise"))
 
 
 def test_accounting_sees_samples_not_views(splits):

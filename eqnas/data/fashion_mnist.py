@@ -15,7 +15,7 @@ from eqnas.data.idx import read_idx
 from eqnas.data.registry import register_dataset
 from eqnas.data.rotate import rotate_images
 from eqnas.data.source import DatasetSource, RawSplits
-from eqnas.data.tensors import ImageTensors, seeded_rng
+from eqnas.data.tensors import SPLIT_CODE, ImageTensors, seeded_rng
 from eqnas.errors import EqnasError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
@@ -88,22 +88,18 @@ class FashionMNIST(DatasetSource):
 
 
 _ROT_STREAM = 0x2074
-_SPLIT_CODE = {"train": 0, "test": 1}
 
 
 def rotation_angles(n: int, split: str, seed: int) -> torch.Tensor:
     """Angle in degrees, uniform in [0, 360), of each image: fixed by (seed, split, index)."""
-    return torch.from_numpy(seeded_rng(seed, _ROT_STREAM, _SPLIT_CODE[split]).uniform(0.0, 360.0, n))
+    return torch.from_numpy(seeded_rng(seed, _ROT_STREAM, SPLIT_CODE[split]).uniform(0.0, 360.0, n))
 
 
 @register_dataset("fashion-mnist-rot")
 class FashionMNISTRot(FashionMNIST):
     """Like MNIST-rot: rotated train and test alike (an invariance benchmark, not augmentation)."""
 
-    name = "fashion-mnist-rot"
-
-    def info(self, root: Path | None) -> DatasetInfo:
-        return DatasetInfo(name=self.name, channels=1, resolution=28, num_classes=10)
+    name = "fashion-mnist-rot"  # the registry names the info it returns
 
     def load(self, root: Path | None, resolution: int | None, seed: int) -> RawSplits:
         plain = super().load(root, resolution, seed)

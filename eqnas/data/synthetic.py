@@ -17,7 +17,7 @@ from torch import Tensor
 from eqnas.data.base import DatasetInfo
 from eqnas.data.registry import register_dataset
 from eqnas.data.source import DatasetSource, RawSplits
-from eqnas.data.tensors import ImageTensors, seeded_rng
+from eqnas.data.tensors import SPLIT_CODE, ImageTensors, seeded_rng
 
 SIZE = 29
 TRAIN_SIZE = 3000
@@ -47,7 +47,6 @@ SHAPES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 CLASSES = tuple(SHAPES)
 INFO = DatasetInfo(name="synthetic", channels=1, resolution=SIZE, num_classes=len(CLASSES))
 _STREAM = 0x5E7
-_SPLIT_CODE = {"train": 0, "test": 1}
 
 
 def render(labels: np.ndarray, rng: np.random.Generator, size: int = SIZE) -> Tensor:
@@ -73,7 +72,7 @@ def render(labels: np.ndarray, rng: np.random.Generator, size: int = SIZE) -> Te
 
 def make_split(n: int, split: str, seed: int) -> ImageTensors:
     """``n`` balanced, shuffled images; the same for the same (n, split, seed)."""
-    rng = seeded_rng(seed, _STREAM, _SPLIT_CODE[split])
+    rng = seeded_rng(seed, _STREAM, SPLIT_CODE[split])
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     return ImageTensors(render(labels, rng), torch.from_numpy(labels.astype(np.int64)))
 

@@ -66,6 +66,9 @@ def images_from_array(array: np.ndarray, what: str) -> Tensor:
     raise EqnasError(f"{what}: images of dtype {array.dtype}; expected uint8 or float in [0, 1]")
 
 
+SPLIT_CODE = {"train": 0, "test": 1}  # a split's part of a seeded_rng stream
+
+
 def seeded_rng(seed: int, *stream: int) -> np.random.Generator:
     """One independent random stream per (seed, purpose, ...), stable across numpy versions."""
     return np.random.default_rng(np.random.SeedSequence([seed, *stream]))

@@ -53,6 +53,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _validate(self)
 
+    @property
+    def physical_samples(self) -> int | None:
+        """Samples per forward pass that `physical_batch_size` allows once each is seen
+        `aug_mult` times; None: the whole batch at once."""
+        return None if self.physical_batch_size is None else max(1, self.physical_batch_size // self.aug_mult)
+
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 

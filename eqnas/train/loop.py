@@ -48,11 +48,9 @@ def _session(network: nn.Module, config: TrainConfig, train_set, criterion: nn.M
     if config.dp:
         from eqnas.train.privacy import PrivateSession  # imports Opacus only for private runs
 
-        return PrivateSession(network, optimizer, loader, forward, config, config.physical_batch_size,
+        return PrivateSession(network, optimizer, loader, forward, config,
                               generator(config.seed, "noise", runtime.device))
-    physical = config.physical_batch_size
-    samples = config.batch_size if physical is None else max(1, physical // config.aug_mult)
-    return PlainSession(network, optimizer, loader, forward, samples)
+    return PlainSession(network, optimizer, loader, forward, config.physical_samples or config.batch_size)
 
 
 def _train_epoch(session: Session, scheduler, ema: WeightEMA | None, bar: tqdm) -> float:

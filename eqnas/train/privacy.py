@@ -91,11 +91,10 @@ def _steps(engine: PrivacyEngine) -> int:
 
 class PrivateSession:
     """DP-SGD: Poisson batches, per-sample clipping and noise; physical batches of at most
-    `physical_images` images (views included) accumulate into one logical step."""
+    `config.physical_batch_size` images (views included) accumulate into one logical step."""
 
     def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
-                 forward: ForwardLoss, config: TrainConfig, physical_images: int | None,
-                 noise_generator: torch.Generator) -> None:
+                 forward: ForwardLoss, config: TrainConfig, noise_generator: torch.Generator) -> None:
         self.network, self.forward, self.config = network, forward, config
         self.views = config.aug_mult
         self.train_size = len(loader.dataset)
@@ -117,7 +116,7 @@ class PrivateSession:
         self.optimizer = optimizer
         self.sample_rate = 1.0 / len(loader)
         self.steps_per_epoch = len(dp_loader)
-        samples = None if physical_images is None else max(1, physical_images // self.views)
+        samples = config.physical_samples
         self.loader = dp_loader if samples is None else wrap_data_loader(
             data_loader=dp_loader, max_batch_size=samples, optimizer=self.dp_optimizer)
 

@@ -37,19 +37,23 @@ class NpzFileSource(DatasetSource):
             return "multilabel", width
         return "multiclass", int(max(y.max() for y in labels if y.size)) + 1
 
-    def info(self, root: Path | None) -> DatasetInfo:
+    def _describe(self) -> tuple[DatasetInfo, bool]:
+        """(info, whether the file has val arrays), from one layout check."""
         has_val = self._check()
         shape = array_shape(self.path, "train_images")
         channels = channels_of(shape, str(self.path))
         if shape[1] != shape[2]:
             raise EqnasError(f"{self.path}: images are {shape[1]}x{shape[2]}; eqnas needs square images")
         task, num_classes = self._task(has_val)
-        return DatasetInfo(name=f"npz:{self.path}", channels=channels, resolution=int(shape[1]),
+        info = DatasetInfo(name=f"npz:{self.path}", channels=channels, resolution=int(shape[1]),
                            num_classes=num_classes, task=task)
+        return info, has_val
+
+    def info(self, root: Path | None) -> DatasetInfo:
+        return self._describe()[0]
 
     def load(self, root: Path | None, resolution: int | None, seed: int) -> RawSplits:
-        info = self.info(root)
-        has_val = check_layout(self.path)
+        info, has_val = self._describe()
         what = str(self.path)
         with np.load(self.path) as npz:
             train = read_split(npz, "train", info.task, info.num_classes, what)

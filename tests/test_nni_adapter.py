@@ -96,7 +96,7 @@ def test_a_failing_trial_is_counted_and_the_search_goes_on(strategy):
 
 def test_repeats_are_answered_from_history_not_evaluated_again(monkeypatch):
     # Only rl proposes repeats by itself; NNI's random search without its own dedup stands in.
-    monkeypatch.setitem(nni_adapter._STRATEGY_FACTORIES, "repeating",
+    monkeypatch.setitem(nni_adapter._STRATEGY_FACTORIES._items, "repeating",
                         lambda seed, max_trials, num_labels: nni_adapter.Random(dedup=False, seed=seed))
     rec = Recorder(fail=lambda arch: arch["a"] == 0, metric=lambda arch: arch["c"])
     outcome = rec.search(EIGHT, strategy="repeating", max_trials=20)

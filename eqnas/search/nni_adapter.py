@@ -80,6 +80,7 @@ import numpy as np
 import torch
 
 from eqnas.errors import EqnasError
+from eqnas.registry import Registry
 
 with warnings.catch_warnings():
     # NNI 3.0 predates this torch and warns about each torch.nn class it does not recognise.
@@ -148,16 +149,8 @@ class _Tally:
 # ---------------------------------------------------------------- strategies (name -> NNI strategy)
 
 _StrategyFactory = Callable[[int, int, int], Strategy]  # (seed, max_trials, number of labels)
-_STRATEGY_FACTORIES: dict[str, _StrategyFactory] = {}
-
-
-def _strategy(name: str) -> Callable[[_StrategyFactory], _StrategyFactory]:
-    def register(factory: _StrategyFactory) -> _StrategyFactory:
-        if name in _STRATEGY_FACTORIES:
-            raise ValueError(f"strategy {name!r} is already registered")
-        _STRATEGY_FACTORIES[name] = factory
-        return factory
-    return register
+_STRATEGY_FACTORIES: Registry[_StrategyFactory] = Registry("search strategy")
+_strategy = _STRATEGY_FACTORIES.register
 
 
 @_strategy("evolution")
@@ -484,8 +477,7 @@ def _manager_environment(folder: str, loopback: bool) -> Iterator[None]:
 
 def _check_arguments(choices: dict[str, list], strategy: str, max_trials: int, seed: int,
                      time_budget_s: float | None, concurrency: int) -> None:
-    if strategy not in _STRATEGY_FACTORIES:
-        raise EqnasError(f"unknown search strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    _STRATEGY_FACTORIES.get_or_fail(strategy)
     if not isinstance(max_trials, int) or max_trials < 1:
         raise EqnasError(f"max_trials must be a positive integer, got {max_trials!r}")
     if not isinstance(seed, int) or not 0 <= seed < 2**32:  # numpy's seed range

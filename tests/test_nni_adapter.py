@@ -1,6 +1,7 @@
 """The NNI adapter, on toy spaces whose metric is a known function of the sample."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -318,27 +319,30 @@ def test_nnis_manager_and_trials_stop_when_the_search_process_is_killed(tmp_path
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")]))}
     search = subprocess.Popen([sys.executable, "-c", script], env=env)
 
-    def ours() -> list[psutil.Process]:
-        found = []
+    def ours() -> dict[psutil.Process, str]:
+        """This search's manager and trial processes, with their command lines as listed (a
+        process may exit at any time, so nothing is asked of it afterwards)."""
+        found = {}
         for process in psutil.process_iter(["cmdline", "environ"]):
             cmdline = " ".join(process.info["cmdline"] or [])
             if ("nni_node/main.js" in cmdline and str(tmp_path) in cmdline) or \
                     ("training_service trial" in cmdline and str(tmp_path) in str(process.info["environ"] or {})):
-                found.append(process)
+                found[process] = cmdline
         return found
 
     try:
         deadline = time.monotonic() + 120
-        while sum("trial" in " ".join(p.cmdline()) for p in ours()) < 2 and time.monotonic() < deadline:
+        while sum("training_service trial" in c for c in ours().values()) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert len(ours()) == 3, "the manager and two trials should be running"
+        assert len(ours()) == 3, f"the manager and two trials should be running: {list(ours().values())}"
         search.send_signal(signal.SIGKILL)
         search.wait()
         deadline = time.monotonic() + 15
         while ours() and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not ours(), "NNI's manager or a trial outlived the killed search"
+        assert not ours(), f"NNI's manager or a trial outlived the killed search: {list(ours().values())}"
     finally:
         search.kill()
         for process in ours():
-            process.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()

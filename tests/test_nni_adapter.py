@@ -19,12 +19,13 @@ import torch
 from nni.tools.nnictl.constants import NNI_HOME_DIR
 
 from eqnas.errors import EqnasError
-from eqnas.search import nni_adapter
-from eqnas.search.nni_adapter import STOP_REASONS, STRATEGIES, run_search
+from eqnas.search import nni_api, nni_strategies
+from eqnas.search.nni_adapter import STOP_REASONS, run_search
+from eqnas.search.strategies import nni_strategy_names
 
 RL_INSTALLED = all(importlib.util.find_spec(name) is not None for name in ("tianshou", "gym"))
 RUNNABLE = [pytest.param(s, marks=pytest.mark.skip(reason="rl needs tianshou and gym"))
-            if s == "rl" and not RL_INSTALLED else s for s in STRATEGIES]
+            if s == "rl" and not RL_INSTALLED else s for s in nni_strategy_names()]
 
 TOY = {"depth": [1, 2, 3, 4], "kernel": ["k3", "k5", "k7"], "ratio": [0.5, 1.0]}  # 24 points
 EIGHT = {"a": [0, 1], "b": ["x", "y"], "c": [0.5, 1.5]}
@@ -97,8 +98,8 @@ def test_a_failing_trial_is_counted_and_the_search_goes_on(strategy):
 
 def test_repeats_are_answered_from_history_not_evaluated_again(monkeypatch):
     # Only rl proposes repeats by itself; NNI's random search without its own dedup stands in.
-    monkeypatch.setitem(nni_adapter._STRATEGY_FACTORIES._items, "repeating",
-                        lambda seed, max_trials, num_labels: nni_adapter.Random(dedup=False, seed=seed))
+    monkeypatch.setitem(nni_strategies.NNI_STRATEGIES._items, "repeating",
+                        lambda seed, max_trials, num_labels: nni_api.Random(dedup=False, seed=seed))
     rec = Recorder(fail=lambda arch: arch["a"] == 0, metric=lambda arch: arch["c"])
     outcome = rec.search(EIGHT, strategy="repeating", max_trials=20)
     assert len(set(keys(rec.evaluated))) == len(rec.evaluated) == outcome.evaluated == 8
@@ -230,8 +231,8 @@ def test_a_remote_training_service_is_handed_to_nni_without_the_loopback_binding
                       preload=os.environ.get("NODE_OPTIONS", ""))
         return True
 
-    monkeypatch.setattr(nni_adapter.NasExperiment, "run", fake_run)
-    monkeypatch.setattr(nni_adapter.NasExperiment, "stop", lambda experiment: None)
+    monkeypatch.setattr(nni_api.NasExperiment, "run", fake_run)
+    monkeypatch.setattr(nni_api.NasExperiment, "stop", lambda experiment: None)
     section = {"platform": "remote", "nniManagerIp": "10.0.0.1",
                "machineList": [{"host": "10.0.0.2", "user": "me", "sshKeyFile": str(key)}]}
     with caplog.at_level(logging.WARNING):

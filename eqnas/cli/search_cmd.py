@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from eqnas.profiling import parse_budget
+from eqnas.profiling.budget import parse_budget
+from eqnas.search.strategies import STRATEGIES
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -47,8 +48,8 @@ def load_training_service(path: str | None) -> dict | None:
 @click.option("--space", "space_path", required=True, type=click.Path(dir_okay=False), help="Space file (spaces/*.yaml).")
 @click.option("--flops", required=True, help="FLOP budget per sample (fvcore: 1 multiply-add = 1 FLOP), e.g. 100M, 2G.")
 @click.option("--flops-min", default=None, help="Optional lower FLOP bound.")
-@click.option("--strategy", default="evolution", show_default=True,
-              help="evolution | random | tpe | grid | rl (NNI's strategies), or compound (EfficientNet scaling).")
+@click.option("--strategy", default="evolution", show_default=True, type=click.Choice(list(STRATEGIES)),
+              help="; ".join(f"{s.name}: {s.summary}" for s in STRATEGIES.values()) + ".")
 @click.option("--trials", default=10, show_default=True, type=click.IntRange(min=1), help="Trained trials.")
 @click.option("--time-budget", default=None, help="Stop starting trials after this long (e.g. 2h).")
 @click.option("--data", default=None, help="Dataset for the proxy (overrides the space file).")
@@ -72,7 +73,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
             resume: bool, concurrency: int, training_service_path: str | None, seed: int, early_stop: bool,
             device: str) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
-    from eqnas.search.runner import SearchConfig, run_search
+    from eqnas.search.runner import SearchConfig
     from eqnas.search.space import load_space, replace_proxy
 
     budget = parse_budget(flops)
@@ -82,17 +83,4 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
         early_stop=early_stop, training_service=load_training_service(training_service_path),
     )
     space = replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed)
-    out = Path(out_dir or f"runs/{space.name}")
-    if strategy == "compound":
-        from eqnas.scaling.compound_search import compound_from_space
-
-        compound_from_space(space, config, out, device, echo=click.echo)
-        return
-    from eqnas.search.proxy import proxy_trainer
-
-    at_once = f", {concurrency} at once" if concurrency > 1 else ""
-    click.echo(f"searching {space.name} ({space.size()} architectures) with {strategy}, {trials} trials{at_once}, "
-               f"budget {flops} FLOPs; proxy: {space.proxy.data}, {space.proxy.epochs} epoch(s), "
-               f"{space.proxy.subset} images -> {out}")
-    run_search(space, config, proxy_trainer(space.proxy, device), out, echo=click.echo)
-    click.echo(f"table: eqnas report {out}    retrain: eqnas retrain --arch {out}/best.json --data {space.proxy.data}")
+    STRATEGIES[strategy].run(space, config, Path(out_dir or f"runs/{space.name}"), device, click.echo)

@@ -108,6 +108,21 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     return write_outputs(out_dir, space.proxy.metric, config.flops_max, echo)
 
 
+def run_nni_search(space: SearchSpace, config: SearchConfig, out_dir: Path, device: str,
+                   echo: Callable[[str], None] = print) -> SearchSummary:
+    """The runner of NNI's strategies (``eqnas.search.strategies``): the space's proxy trains each
+    trial on `device`."""
+    from eqnas.search.proxy import proxy_trainer
+
+    at_once = f", {config.concurrency} at once" if config.concurrency > 1 else ""
+    echo(f"searching {space.name} ({space.size()} architectures) with {config.strategy}, {config.trials} trials"
+         f"{at_once}, budget {format_flops(config.flops_max)} FLOPs; proxy: {space.proxy.data}, "
+         f"{space.proxy.epochs} epoch(s), {space.proxy.subset} images -> {out_dir}")
+    summary = run_search(space, config, proxy_trainer(space.proxy, device), out_dir, echo)
+    echo(f"table: eqnas report {out_dir}    retrain: eqnas retrain --arch {out_dir}/best.json --data {space.proxy.data}")
+    return summary
+
+
 def trial_line(record: TrialRecord, metric_name: str, epochs: int) -> str:
     """The progress line of a finished trial."""
     shown = f"{record.metric:.4f}" if record.metric is not None else f"FAILED ({record.error[:80]})"

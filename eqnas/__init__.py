@@ -1,8 +1,18 @@
-"""eqnas: search and scale equivariant convolutional networks."""
+"""eqnas: search and scale equivariant convolutional networks.
+
+Importing this package imports no torch, NNI, Opacus, matplotlib or fvcore: the names below are
+imported when first used."""
+from eqnas.lazy import lazy_module
+
 __version__ = "0.1.0"
 
-from eqnas.arch import Arch, Stage, Stem  # noqa: E402
-from eqnas.build import build, load  # noqa: E402
-from eqnas.nn import export  # noqa: E402
+lazy_module(__name__, {
+    "Arch": "eqnas.arch:Arch",
+    "Stage": "eqnas.arch:Stage",
+    "Stem": "eqnas.arch:Stem",
+    "build": "eqnas.build:build",
+    "load": "eqnas.build:load",
+    "export": "eqnas.nn:export",
+})
 
 __all__ = ["Arch", "Stage", "Stem", "build", "export", "load", "__version__"]

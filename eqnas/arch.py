@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from eqnas.errors import EqnasError
+from eqnas.families import family_names
+from eqnas.families.blocks import BLOCKS
 from eqnas.groups import Group, parse_group
 from eqnas.nn.activation import ACTIVATIONS as _ACTIVATION_LAYERS
 from eqnas.nn.norm import NORMS as _NORM_LAYERS
@@ -212,9 +214,6 @@ def _one_of(value: str, valid: tuple[str, ...], where: str) -> None:
 
 
 def _validate(arch: Arch) -> None:
-    from eqnas.families import family_names  # the families import this module: looked up late
-    from eqnas.families.blocks import BLOCKS
-
     _one_of(arch.family, tuple(family_names()), "arch.family")
     current = parse_group(arch.group)
     for key in ("resolution", "in_channels", "num_classes"):

@@ -7,6 +7,7 @@ from torch import nn
 
 from eqnas.arch import Arch
 from eqnas.families import get_family
+from eqnas.train.checkpoint import read_checkpoint
 
 
 def build(arch: Arch) -> nn.Module:
@@ -20,6 +21,12 @@ def load(path: str | Path) -> nn.Module:
     path = Path(path)
     if path.suffix == ".json":
         return build(Arch.load(path))
-    from eqnas.train.checkpoint import load_trained
-
     return load_trained(path)
+
+
+def load_trained(path: str | Path) -> nn.Module:
+    """The trained network of a checkpoint (file or output folder), in eval mode on the CPU."""
+    payload = read_checkpoint(path)
+    model = build(Arch.from_dict(payload["arch"], where=f"{path}:arch"))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()

@@ -3,6 +3,7 @@ included): NNI enters through one module."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "eqnas"
@@ -18,7 +19,7 @@ MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 def imported_names(name: str) -> set[str]:
     """Every module name an import statement anywhere in module `name` refers to, relative
-    imports resolved; ``from a import b`` counts as ``a`` and, when it is a module, ``a.b``."""
+    imports resolved; ``from a import b`` counts as ``a.b`` when that is a module, else as ``a``."""
     path = MODULES[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -30,8 +31,8 @@ def imported_names(name: str) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([node.module] if node.module else []))
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
     return found
 
 
@@ -39,3 +40,52 @@ def test_nni_is_imported_by_exactly_one_module():
     importers = [name for name in MODULES
                  if any(m == "nni" or m.startswith("nni.") for m in imported_names(name))]
     assert importers == ["eqnas.search.nni_api"]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """eqnas module -> the eqnas modules it imports."""
+    return {name: {m for m in imported_names(name) if m in MODULES and m != name} for name in MODULES}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of `graph` as a path that ends where it starts, or None (depth-first search)."""
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        path.pop()
+        return None
+
+    return next((cycle for node in sorted(graph) if node not in state and (cycle := visit(node))), None)
+
+
+def test_the_cycle_finder_finds_a_cycle_and_only_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_import_graph_reads_function_level_and_relative_imports(tmp_path, monkeypatch):
+    package = tmp_path / "eqnas"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from . import a\n")
+    (package / "sub" / "a.py").write_text("def f():\n    from ..b import g\n")
+    (package / "b.py").write_text("from eqnas.sub import a\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", {module_name(p): p for p in package.rglob("*.py")})
+    assert import_graph()["eqnas.sub.a"] == {"eqnas.b"}
+    assert import_graph()["eqnas.sub"] == {"eqnas.sub.a"}
+    assert find_cycle(import_graph()) is not None
+
+
+def test_no_import_cycle_in_eqnas():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -86,8 +86,8 @@ def _session(splits, aug_mult: int) -> PrivateSession:
     views = Views(config.augment, aug_mult, generator(0, "augment"))
     forward = ForwardLoss(views, make_criterion("multiclass", 0.0), runtime)
     loader = train_loader(take_subset(splits.train, config.subset, 0), config.batch_size, 0, 0)
-    return PrivateSession(network, make_optimizer(network.parameters(), config), loader, forward, config,
-                          generator(0, "noise"))
+    optimizer = make_optimizer(network.parameters(), config.optimizer, config.lr, config.momentum, config.weight_decay)
+    return PrivateSession(network, optimizer, loader, forward, config, generator(0, "noise"))
 
 
 def test_accounting_sees_samples_not_views(splits):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eqnas.errors import EqnasError
-from eqnas.search.strategies import STRATEGIES, nni_strategy_names, register_strategy
+from eqnas.search.strategies import NNI_RUNNER, STRATEGIES, nni_strategy_names, register_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,17 +25,14 @@ def test_the_nni_door_has_a_factory_for_exactly_the_strategies_run_through_nni()
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_every_strategy_has_a_summary_and_a_runner_that_exists(name):
-    import importlib
-
     strategy = STRATEGIES[name]
     assert strategy.summary and "\n" not in strategy.summary
-    module, function = strategy.runner.split(":")
-    assert callable(getattr(importlib.import_module(module), function))
+    assert callable(strategy.runner.load())
 
 
 def test_a_name_is_registered_once():
     with pytest.raises(ValueError, match="registered twice"):
-        register_strategy("random", "again", "eqnas.search.runner:run_nni_search")
+        register_strategy("random", "again", NNI_RUNNER)
 
 
 def test_an_unknown_name_lists_every_strategy():

@@ -4,7 +4,6 @@ from __future__ import annotations
 from torch import nn
 
 from eqnas.arch import Arch, Stage
-from eqnas.families import register_family
 from eqnas.families.blocks import ConvNormAct, LayerOptions
 from eqnas.families.network import EquivariantNet, assemble, repeat_layers
 from eqnas.groups import FieldType
@@ -16,6 +15,5 @@ def plain_stage(current: FieldType, stage: Stage, options: LayerOptions) -> tupl
                          lambda in_type, stride: ConvNormAct(in_type, stage.width, stage.kernel, stride, options))
 
 
-@register_family("plain")
 def build_plain(arch: Arch) -> EquivariantNet:
     return assemble(arch, plain_stage)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from torch import nn
 
 from eqnas.arch import Arch, Stage
-from eqnas.families import register_family
 from eqnas.families.blocks import BLOCKS, LayerOptions
 from eqnas.families.network import EquivariantNet, assemble, repeat_layers
 from eqnas.groups import FieldType
@@ -17,6 +16,5 @@ def residual_stage(current: FieldType, stage: Stage, options: LayerOptions) -> t
                          lambda in_type, stride: block(in_type, stage.width, stage.kernel, stride, options))
 
 
-@register_family("resnet")
 def build_resnet(arch: Arch) -> EquivariantNet:
     return assemble(arch, residual_stage)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from torch import nn
 
 from eqnas.arch import Arch, Stage
-from eqnas.families import register_family
 from eqnas.families.blocks import BLOCKS, ConvNormAct, LayerOptions
 from eqnas.families.network import EquivariantNet, assemble, repeat_layers
 from eqnas.groups import FieldType
@@ -24,6 +23,5 @@ def resnet9_stage(current: FieldType, stage: Stage, options: LayerOptions) -> tu
     return layers + blocks, current
 
 
-@register_family("resnet9")
 def build_resnet9(arch: Arch) -> EquivariantNet:
     return assemble(arch, resnet9_stage)

@@ -1,42 +1,41 @@
 """Search strategies by name: what each does and which runner runs it. Importing this module
 imports neither NNI nor torch, so the CLI checks a name before any other work.
 
-A runner is ``"module:function"``, imported only when a search starts and called as
-``function(space, config, out_dir, device, echo)``. Adding a strategy is one module holding its
-runner plus one ``register_strategy`` line below. NNI's strategies share one runner; the NNI
+A runner is a function named by ``"module:function"`` (``eqnas.lazy.Lazy``), imported only
+when a search starts and called as ``function(space, config, out_dir, device, echo)``. Adding a
+strategy is one module holding its runner plus one ``register_strategy`` line below. NNI's strategies share one runner; the NNI
 door (``eqnas.search.nni_strategies``) keys its factories by the same names.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from eqnas.lazy import Lazy
 from eqnas.registry import Registry
 
-NNI_RUNNER = "eqnas.search.runner:run_nni_search"  # NNI's multi-trial strategies
+NNI_RUNNER = Lazy("eqnas.search.runner:run_nni_search")  # NNI's multi-trial strategies
 
 
 @dataclass(frozen=True)
 class Strategy:
     name: str
     summary: str  # one line, shown by `eqnas search --help`
-    runner: str   # "module:function", see the module docstring
+    runner: Lazy
 
     @property
     def through_nni(self) -> bool:
         return self.runner == NNI_RUNNER
 
     def run(self, space: Any, config: Any, out_dir: Path, device: str, echo: Callable[[str], None]) -> Any:
-        module, function = self.runner.split(":")
-        return getattr(importlib.import_module(module), function)(space, config, out_dir, device, echo)
+        return self.runner(space, config, out_dir, device, echo)
 
 
 STRATEGIES: Registry[Strategy] = Registry("search strategy")
 
 
-def register_strategy(name: str, summary: str, runner: str) -> Strategy:
+def register_strategy(name: str, summary: str, runner: Lazy) -> Strategy:
     return STRATEGIES.add(name, Strategy(name, summary, runner))
 
 
@@ -50,4 +49,4 @@ register_strategy("tpe", "tree-structured Parzen estimator after 20 random trial
 register_strategy("grid", "the whole grid in shuffled order (NNI)", NNI_RUNNER)
 register_strategy("rl", "policy-gradient controller; needs tianshou and gym (NNI)", NNI_RUNNER)
 register_strategy("compound", "EfficientNet compound scaling of the space's smallest network",
-                  "eqnas.scaling.compound_search:compound_from_space")
+                  Lazy("eqnas.scaling.compound_search:compound_from_space"))

@@ -1,4 +1,5 @@
 """Checkpoints: the evaluated weights (state_dict) with the architecture that builds them.
+`eqnas.build.load_trained` turns one back into the trained network.
 
 The file holds only tensors and JSON-like values, so it loads with `torch.load(...,
 weights_only=True)`; nothing in it executes code.
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
@@ -45,12 +45,3 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise EqnasError(f"{path}: not an eqnas checkpoint (format {FORMAT} expected)")
     return payload
 
-
-def load_trained(path: str | Path) -> nn.Module:
-    """The trained network of a checkpoint (file or output folder), in eval mode on the CPU."""
-    from eqnas.build import build
-
-    payload = read_checkpoint(path)
-    model = build(Arch.from_dict(payload["arch"], where=f"{path}:arch"))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval()

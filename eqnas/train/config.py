@@ -11,6 +11,8 @@ from typing import Any
 
 from eqnas.arch import ACTIVATIONS, NORMS
 from eqnas.errors import EqnasError
+from eqnas.train.augment import AUGMENTATIONS
+from eqnas.train.optim import OPTIMIZERS, SCHEDULES
 
 ACCOUNTANTS = ("rdp", "prv")  # Opacus accountant mechanisms offered by `eqnas retrain`
 SELECT_METRICS = ("acc", "auc")  # validation metric that picks the checkpoint (higher is better)
@@ -102,9 +104,6 @@ def _choice(config: TrainConfig, name: str, valid: tuple[str, ...], allow_none: 
 
 
 def _validate(config: TrainConfig) -> None:
-    from eqnas.train.augment import AUGMENTATIONS
-    from eqnas.train.optim import OPTIMIZERS, SCHEDULES
-
     for name in ("epochs", "batch_size", "eval_batch_size", "aug_mult"):
         _positive_int(config, name)
     for name in ("physical_batch_size", "subset"):

@@ -44,7 +44,8 @@ def _session(network: nn.Module, config: TrainConfig, train_set, criterion: nn.M
     views = Views(config.augment, config.aug_mult, generator(config.seed, "augment", runtime.device))
     forward = ForwardLoss(views, criterion, runtime)
     loader = train_loader(train_set, config.batch_size, config.seed, config.num_workers)
-    optimizer = make_optimizer(network.parameters(), config)
+    optimizer = make_optimizer(network.parameters(), config.optimizer, config.lr, config.momentum,
+                               config.weight_decay)
     if config.dp:
         from eqnas.train.privacy import PrivateSession  # imports Opacus only for private runs
 

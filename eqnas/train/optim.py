@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 from eqnas.registry import Registry
-from eqnas.train.config import TrainConfig
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter], TrainConfig], torch.optim.Optimizer]
+OptimizerFactory = Callable[..., torch.optim.Optimizer]  # (params, *, lr, momentum, weight_decay)
 Schedule = Callable[[float], float]
 
 OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
@@ -23,18 +22,18 @@ SCHEDULES: Registry[Schedule] = Registry("schedule")
 
 
 @OPTIMIZERS.register("sgd")
-def _sgd(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+def _sgd(params: Iterable[nn.Parameter], lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 @OPTIMIZERS.register("adam")
-def _adam(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+def _adam(params: Iterable[nn.Parameter], lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)  # no momentum term
 
 
 @OPTIMIZERS.register("adamw")
-def _adamw(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+def _adamw(params: Iterable[nn.Parameter], lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)  # no momentum term
 
 
 @SCHEDULES.register("constant")
@@ -68,8 +67,9 @@ def _step(t: float) -> float:
     return STEP_GAMMA ** sum(t >= milestone for milestone in STEP_MILESTONES)
 
 
-def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return OPTIMIZERS[config.optimizer](params, config)
+def make_optimizer(params: Iterable[nn.Parameter], name: str, lr: float, momentum: float,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    return OPTIMIZERS.get_or_fail(name)(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str,

@@ -1,4 +1,5 @@
-"""DP-SGD through Opacus: the one module of eqnas that imports it.
+"""DP-SGD through Opacus: Opacus enters eqnas here (this module and the per-layer rules it
+registers, `eqnas.train.grad_samplers`, are the only ones that import it).
 
 Conventions, stated once:
 - Sampling: Poisson, sample rate q = 1 / ceil(N / batch_size) (Opacus's `make_private_with_epsilon`),

@@ -1,10 +1,16 @@
 """The import graph of eqnas, read from the source (every import statement, function-level ones
-included): NNI enters through one module."""
+included): no cycle, and each engine enters through one door. And what importing costs: the
+light modules import no torch, NNI, Opacus, matplotlib or fvcore, and `eqnas --help` imports
+no subcommand."""
 from __future__ import annotations
 
 import ast
+import importlib
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "eqnas"
 
@@ -34,12 +40,6 @@ def imported_names(name: str) -> set[str]:
             for alias in node.names:
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
     return found
-
-
-def test_nni_is_imported_by_exactly_one_module():
-    importers = [name for name in MODULES
-                 if any(m == "nni" or m.startswith("nni.") for m in imported_names(name))]
-    assert importers == ["eqnas.search.nni_api"]
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -89,3 +89,53 @@ def test_the_import_graph_reads_function_level_and_relative_imports(tmp_path, mo
 def test_no_import_cycle_in_eqnas():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def importers_of(package: str) -> set[str]:
+    return {name for name in MODULES
+            if any(m == package or m.startswith(package + ".") for m in imported_names(name))}
+
+
+def test_each_engine_enters_through_its_one_door():
+    """What the doors' docstrings say: NNI, escnn, Opacus and fvcore are each imported in one place."""
+    assert importers_of("nni") == {"eqnas.search.nni_api"}
+    assert importers_of("escnn") == {"eqnas.nn.basis"}
+    assert importers_of("fvcore") == {"eqnas.profiling.flops"}
+    assert {m for m in importers_of("opacus") if not m.startswith("eqnas.train.grad_samplers.")} == \
+        {"eqnas.train.privacy"}
+
+
+HEAVY = ("torch", "nni", "opacus", "matplotlib", "fvcore")
+
+
+@pytest.mark.parametrize("module", ["eqnas", "eqnas.groups", "eqnas.train.hooks", "eqnas.search.strategies",
+                                    "eqnas.cli"])
+def test_light_modules_import_no_heavy_engine(module):
+    """`import eqnas` (and the modules whose docstrings promise it) import none of HEAVY."""
+    script = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PACKAGE.parent, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [], f"import {module} imported {result.stdout}"
+
+
+def test_help_lists_every_subcommand_without_importing_one():
+    from eqnas.cli import SUBCOMMANDS
+
+    script = ("import sys\nfrom eqnas.cli import main\nmain(['--help'])\n"
+              "print('IMPORTED', *sorted(m for m in sys.modules if m.endswith('_cmd') or m in %r))" % (HEAVY,))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PACKAGE.parent, timeout=120)
+    assert result.returncode == 0, result.stderr
+    help_text, imported = result.stdout.split("IMPORTED")
+    assert imported.split() == []
+    for name, (_, summary) in SUBCOMMANDS.items():
+        assert f"{name}  " in help_text and summary in " ".join(help_text.split())
+
+
+def test_every_subcommand_module_defines_its_command():
+    import click
+
+    from eqnas.cli import SUBCOMMANDS
+
+    for name, (module, _) in SUBCOMMANDS.items():
+        command = importlib.import_module(module).command
+        assert isinstance(command, click.Command) and command.name == name

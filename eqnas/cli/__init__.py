@@ -3,7 +3,6 @@ flags into a config and calls one function. User errors print one line and exit 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 import click
@@ -11,29 +10,34 @@ import click
 from eqnas import __version__
 from eqnas.errors import EqnasError
 
-# subcommand name -> module defining a click command called `command`
+# subcommand name -> (module defining a click command called `command`, one line for `eqnas --help`)
 SUBCOMMANDS = {
-    "profile": "eqnas.cli.profile_cmd",
-    "check": "eqnas.cli.check_cmd",
-    "retrain": "eqnas.cli.retrain_cmd",
-    "search": "eqnas.cli.search_cmd",
-    "report": "eqnas.cli.report_cmd",
-    "export": "eqnas.cli.export_cmd",
-    "scale": "eqnas.cli.scale_cmd",
-    "laws": "eqnas.cli.laws_cmd",
+    "profile": ("eqnas.cli.profile_cmd", "FLOPs, parameters, activation memory and latency."),
+    "check": ("eqnas.cli.check_cmd", "Equivariance error under the group's grid transformations."),
+    "retrain": ("eqnas.cli.retrain_cmd", "Train an architecture on a dataset, optionally with DP-SGD."),
+    "search": ("eqnas.cli.search_cmd", "The best architecture of a space within a FLOP budget."),
+    "report": ("eqnas.cli.report_cmd", "Print the trial table of a search run folder."),
+    "export": ("eqnas.cli.export_cmd", "Write the exported plain model as TorchScript or ONNX."),
+    "scale": ("eqnas.cli.scale_cmd", "EfficientNet compound scaling of an architecture."),
+    "laws": ("eqnas.cli.laws_cmd", "Fit Chinchilla-style scaling laws L(N, D) per family."),
 }
 
 
 class LazyGroup(click.Group):
-    """Imports a subcommand's module only when it runs, so `eqnas --help` stays fast."""
+    """Imports a subcommand's module only when it runs; `eqnas --help` lists the one-line
+    summaries above, so it imports none of them (and no torch)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in SUBCOMMANDS if importlib.util.find_spec(SUBCOMMANDS[name]) is not None]
+        return list(SUBCOMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in SUBCOMMANDS or importlib.util.find_spec(SUBCOMMANDS[name]) is None:
+        if name not in SUBCOMMANDS:
             return None
-        return importlib.import_module(SUBCOMMANDS[name]).command
+        return importlib.import_module(SUBCOMMANDS[name][0]).command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in SUBCOMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,14 +5,12 @@ from pathlib import Path
 
 import click
 
-from eqnas.profiling.budget import parse_budget
+from eqnas.errors import EqnasError
 from eqnas.search.strategies import STRATEGIES
 
 
 def parse_duration(text: str | None) -> float | None:
     """'90s', '30m', '2h', '1.5h' or plain seconds."""
-    from eqnas.errors import EqnasError
-
     if text is None:
         return None
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -29,8 +27,6 @@ def parse_duration(text: str | None) -> float | None:
 def load_training_service(path: str | None) -> dict | None:
     """NNI's training-service section from a YAML file (checked by NNI when the search starts)."""
     import yaml
-
-    from eqnas.errors import EqnasError
 
     if path is None:
         return None
@@ -73,6 +69,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
             resume: bool, concurrency: int, training_service_path: str | None, seed: int, early_stop: bool,
             device: str) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
+    from eqnas.profiling import parse_budget
     from eqnas.search.runner import SearchConfig
     from eqnas.search.space import load_space, replace_proxy
 

@@ -20,6 +20,7 @@ from eqnas.groups import Group, parse_group
 from eqnas.nn.activation import ACTIVATIONS as _ACTIVATION_LAYERS
 from eqnas.nn.norm import NORMS as _NORM_LAYERS
 from eqnas.nn.pooling import InvariantPool
+from eqnas.textfile import read_text
 
 VERSION = 1
 # the names the layer library builds, so that a file that validates also builds
@@ -144,10 +145,7 @@ class Arch:
     @classmethod
     def load(cls, path: str | Path) -> "Arch":
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise EqnasError(f"cannot read architecture file {str(path)!r}: {error.strerror}") from None
+        text = read_text(path, "architecture file")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:

@@ -11,6 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Generic, TypeVar
 
+from eqnas.textfile import read_text
+
 R = TypeVar("R")
 
 
@@ -35,7 +37,7 @@ class JsonLinesLog(Generic[R]):
     def read(self) -> list[R]:
         if not self.path.exists():
             return []
-        return self._parse(self.path.read_text())
+        return self._parse(read_text(self.path, "record file"))
 
     def _locked(self) -> IO[str]:
         handle = self.path.open("a+")

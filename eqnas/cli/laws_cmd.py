@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from eqnas.cli.options import FiniteFloat
+
 
 @click.command("laws")
 @click.option("--space", "space_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
@@ -19,7 +21,7 @@ import click
 @click.option("--max-train", default=None, type=click.IntRange(min=1),
               help="Training images at fraction 1 (default: the proxy's subset, else the whole split).")
 @click.option("--dp", is_flag=True, help="Train every point with DP-SGD.")
-@click.option("--epsilon", default=None, type=click.FloatRange(min=0, min_open=True),
+@click.option("--epsilon", default=None, type=FiniteFloat(min=0, min_open=True),
               help="DP-SGD target epsilon (with --dp; default 8).")
 @click.option("--budget", "budgets", multiple=True,
               help="Extra training-FLOP budget for the compute-optimal table, e.g. 1e13 or 5T (repeatable).")

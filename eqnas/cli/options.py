@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -18,6 +19,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 def load_arch(path: str) -> Arch:
     return Arch.load(path)
+
+
+class FiniteFloat(click.FloatRange):
+    """click's FloatRange (no bounds by default) that also refuses nan and inf."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001  (click's signature)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def echo_json(data: dict) -> None:

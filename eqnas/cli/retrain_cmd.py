@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from eqnas.arch import ACTIVATIONS, NORMS
-from eqnas.cli.options import arch_option, load_arch
+from eqnas.cli.options import FiniteFloat, arch_option, load_arch
 from eqnas.train.augment import AUGMENTATIONS
 from eqnas.train.config import ACCOUNTANTS, SELECT_METRICS, TrainConfig
 from eqnas.train.optim import OPTIMIZERS, SCHEDULES
@@ -45,32 +45,32 @@ def _help() -> str:
 @click.option("--recipe", type=click.Choice(recipe_names()), default=None, help="Named preset (see above).")
 @click.option("--resolution", type=click.IntRange(min=1), default=None,
               help="Image size to train at (the data is resized). [default: the arch's resolution]")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+@click.option("--val-fraction", type=FiniteFloat(), default=0.1, show_default=True,
               help="Share of the training images held out for validation where the data has no val split.")
 @_option("--epochs", "epochs", "Passes over the training data.", type=int)
 @_option("--batch-size", "batch_size", "Logical batch (expected Poisson batch under --dp).", type=int)
 @_option("--physical-batch-size", "physical_batch_size", "Most images per forward pass, views included.",
         shown="the whole batch", type=int)
 @_option("--optimizer", "optimizer", "Optimizer.", type=click.Choice(sorted(OPTIMIZERS)))
-@_option("--lr", "lr", "Learning rate.", type=float)
-@_option("--momentum", "momentum", "SGD momentum.", type=float)
-@_option("--weight-decay", "weight_decay", "Weight decay.", type=float)
+@_option("--lr", "lr", "Learning rate.", type=FiniteFloat())
+@_option("--momentum", "momentum", "SGD momentum.", type=FiniteFloat())
+@_option("--weight-decay", "weight_decay", "Weight decay.", type=FiniteFloat())
 @_option("--schedule", "schedule", "Learning-rate schedule.", type=click.Choice(sorted(SCHEDULES)))
-@_option("--label-smoothing", "label_smoothing", "Label smoothing.", type=float)
+@_option("--label-smoothing", "label_smoothing", "Label smoothing.", type=FiniteFloat())
 @_option("--augment", "augment", "Training augmentation.", type=click.Choice(sorted(AUGMENTATIONS)))
 @click.option("--no-augment", is_flag=True, help="Shorthand for --augment none.")
 @_option("--aug-mult", "aug_mult", "Augmented views per sample (gradients averaged per sample before clipping).",
         type=int)
-@_option("--ema-decay", "ema_decay", "Decay of the weight EMA used for evaluation (0: off).", type=float)
+@_option("--ema-decay", "ema_decay", "Decay of the weight EMA used for evaluation (0: off).", type=FiniteFloat())
 @_option("--select", "select", "Validation metric choosing the checkpoint.", type=click.Choice(SELECT_METRICS))
 @_option("--norm", "norm", "Override the arch's norm.",
         shown="the arch's; group instead of batch under --dp", type=click.Choice(NORMS))
 @_option("--activation", "activation", "Override the arch's activation.", shown="the arch's",
         type=click.Choice(ACTIVATIONS))
 @_option("--dp/--no-dp", "dp", "Train with DP-SGD (Opacus).")
-@_option("--epsilon", "epsilon", "Target epsilon (with --dp).", type=float)
-@_option("--delta", "delta", "delta (with --dp).", shown="min(1e-5, 1/N)", type=float)
-@_option("--max-grad-norm", "max_grad_norm", "Per-sample clipping norm (with --dp).", type=float)
+@_option("--epsilon", "epsilon", "Target epsilon (with --dp).", type=FiniteFloat())
+@_option("--delta", "delta", "delta (with --dp).", shown="min(1e-5, 1/N)", type=FiniteFloat())
+@_option("--max-grad-norm", "max_grad_norm", "Per-sample clipping norm (with --dp).", type=FiniteFloat())
 @_option("--accountant", "accountant", "Privacy accountant (with --dp).", type=click.Choice(ACCOUNTANTS))
 @_option("--seed", "seed", "Seed for weights, data order, augmentation and noise.", type=int)
 @_option("--device", "device", "auto (CUDA if present), cpu, cuda or cuda:N.", type=str)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from eqnas.cli.options import arch_option, load_arch
+from eqnas.cli.options import FiniteFloat, arch_option, load_arch
 
 
 @click.command("scale")
@@ -13,7 +13,7 @@ from eqnas.cli.options import arch_option, load_arch
 @click.option("--flops", default=None, help="Bound on each phi=1 grid point's FLOPs (default 2.2 x base).")
 @click.option("--phi", "phi_text", default="1..3", show_default=True, help="Scaling steps: 1..K or a list.")
 @click.option("--groups", default=None, help="Group axis at matched FLOPs, e.g. C4,C8,C16.")
-@click.option("--grid-step", default=0.1, show_default=True, type=click.FloatRange(min=0.01, max=1.0))
+@click.option("--grid-step", default=0.1, show_default=True, type=FiniteFloat(min=0.01, max=1.0))
 @click.option("--data", default="fashion-mnist-rot", show_default=True, help="Proxy dataset.")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False))
 @click.option("--epochs", default=1, show_default=True, type=click.IntRange(min=1), help="Proxy epochs.")

@@ -1,12 +1,14 @@
 """`eqnas search --space S --flops B ...`."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
 from eqnas.errors import EqnasError
 from eqnas.search.strategies import STRATEGIES
+from eqnas.textfile import read_text
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -19,8 +21,8 @@ def parse_duration(text: str | None) -> float | None:
         seconds = float(body) * units[unit]
     except ValueError:
         raise EqnasError(f"bad --time-budget {text!r}: use e.g. 90s, 30m, 2h") from None
-    if seconds <= 0:
-        raise EqnasError(f"bad --time-budget {text!r}: must be positive")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise EqnasError(f"bad --time-budget {text!r}: must be a positive finite duration")
     return seconds
 
 
@@ -30,9 +32,10 @@ def load_training_service(path: str | None) -> dict | None:
 
     if path is None:
         return None
+    text = read_text(path, "--training-service file")
     try:
-        section = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
+        section = yaml.safe_load(text)
+    except yaml.YAMLError as err:
         raise EqnasError(f"cannot read --training-service {path}: {err}") from None
     if not isinstance(section, dict) or "platform" not in section:
         raise EqnasError(f"--training-service {path}: expected a mapping with a 'platform' key (NNI's "

@@ -1,6 +1,7 @@
 """FLOP budget strings: '2G', '500M', '1.5e9', '750k'."""
 from __future__ import annotations
 
+import math
 import re
 
 from eqnas.errors import EqnasError
@@ -19,8 +20,8 @@ def parse_budget(text: str | float | int) -> int:
             raise EqnasError(f"bad FLOP budget {text!r}: use a number with an optional K, M, G or T suffix (e.g. 2G, 500M, 1.5e9)")
         value, suffix = float(match.group(1)), match.group(2).upper()
     flops = value * _SUFFIX[suffix]
-    if flops <= 0:
-        raise EqnasError(f"bad FLOP budget {text!r}: must be positive")
+    if not math.isfinite(flops) or flops <= 0:
+        raise EqnasError(f"bad FLOP budget {text!r}: must be a positive finite number")
     return int(round(flops))
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import yaml
 
 from eqnas.arch import Arch, Stage, Stem
 from eqnas.errors import EqnasError
+from eqnas.textfile import read_text
 
 Sample = dict[str, Any]
 
@@ -105,10 +107,9 @@ class SearchSpace:
 
 def load_space(path: str | Path) -> SearchSpace:
     path = Path(path)
+    text = read_text(path, "space file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise EqnasError(f"cannot read space file {str(path)!r}: {error.strerror}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise EqnasError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     return parse_space(data, where=str(path), default_name=path.stem)
@@ -166,6 +167,8 @@ def _proxy(data: Any, where: str) -> Proxy:
         raise EqnasError(f"{where}.proxy.metric: {proxy.metric!r} is not one of {', '.join(METRICS)}")
     if not isinstance(proxy.epochs, int) or proxy.epochs < 1:
         raise EqnasError(f"{where}.proxy.epochs: must be a positive integer, got {proxy.epochs!r}")
+    if isinstance(proxy.lr, bool) or not isinstance(proxy.lr, (int, float)) or not 0 < proxy.lr < math.inf:
+        raise EqnasError(f"{where}.proxy.lr: must be a positive finite number, got {proxy.lr!r}")
     return proxy
 
 

@@ -6,6 +6,7 @@ saved as `config.json` beside every result it produced.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,8 +90,8 @@ def _positive_int(config: TrainConfig, name: str, allow_none: bool = False) -> N
 
 def _number(config: TrainConfig, name: str, low: float, high: float, low_open: bool = False) -> None:
     value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EqnasError(f"{name}={value!r}: use a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise EqnasError(f"{name}={value!r}: use a finite number")
     if value > high or value < low or (low_open and value == low):
         bracket = "(" if low_open else "["
         raise EqnasError(f"{name}={value!r}: use a number in {bracket}{low:g}, {high:g}]")

@@ -51,7 +51,7 @@ def test_search_help_lists_every_strategy_with_its_summary():
         assert f"{strategy.name}: {strategy.summary}" in text
 
 
-def test_an_unknown_strategy_fails_before_nni_or_any_file(tmp_path):
+def test_an_unknown_strategy_fails_before_nni_torch_or_any_file(tmp_path):
     """One line naming the bad value and every valid one, exit 2, and nothing imported or written."""
     space = tmp_path / "space.yaml"
     space.write_text("name: tiny\n")
@@ -62,7 +62,7 @@ def test_an_unknown_strategy_fails_before_nni_or_any_file(tmp_path):
         try:
             main(["search", "--space", {str(space)!r}, "--flops", "1M", "--strategy", "typo", "--out", {str(out)!r}])
         except SystemExit as exit:
-            print(exit.code, sorted(m for m in ("nni", "fvcore") if m in sys.modules))
+            print(exit.code, sorted(m for m in ("nni", "torch", "fvcore") if m in sys.modules))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.stdout.split() == ["2", "[]"], result.stdout + result.stderr

@@ -73,7 +73,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
             device: str) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.search.runner import SearchConfig, run_search
-    from eqnas.search.space import load_space, replace_proxy
+    from eqnas.search.space import fit_to_data, load_space, replace_proxy
 
     budget = parse_budget(flops)
     config = SearchConfig(
@@ -81,7 +81,8 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
         time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
         early_stop=early_stop, training_service=load_training_service(training_service_path),
     )
-    space = replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed)
+    space = fit_to_data(replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs,
+                                      subset=subset, seed=seed))
     out = Path(out_dir or f"runs/{space.name}")
     if strategy == "compound":
         from eqnas.scaling.compound_search import compound_from_space

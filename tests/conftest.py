@@ -1,7 +1,10 @@
 """Shared test helpers: seeded random architectures over every registered family."""
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +12,17 @@ import torch
 from eqnas.arch import HEADS, Arch, Stage, Stem
 
 torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def random_arch(rng: random.Random, family: str, group: str, kernels=(1, 3, 5), max_width: int = 3,

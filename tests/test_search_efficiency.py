@@ -1,27 +1,14 @@
 """The pure helpers of benchmarks/search_efficiency.py, on hand-made traces."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import ROOT, load_benchmark
 from eqnas.search.space import load_space
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("search_efficiency", ROOT / "benchmarks" / "search_efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_benchmark()
+bench = load_benchmark("search_efficiency")
 Step, Reached = bench.Step, bench.Reached
 
 TRACE = [Step(0.50, 10.0, 0.5), Step(0.70, 20.0, 0.25), Step(0.79, 30.0, 0.25), Step(0.80, 40.0, 1.0)]

@@ -140,3 +140,45 @@ def test_parallel_search_trains_in_trial_processes_and_records_every_trial(tmp_p
     assert all(len(r.extra["curve"]) == SPACE.proxy.epochs and 0 <= r.metric <= 1 for r in records)
     assert sorted(line.split(":")[0] for line in lines if line.startswith("trial ")) == [f"trial {k}" for k in range(1, 5)]
     assert Arch.load(tmp_path / "best.json").to_dict() == max(records, key=lambda r: r.metric).arch
+
+
+def test_budget_holds_for_the_network_adapted_to_three_channel_nine_class_data(tmp_path):
+    """FLOPs are measured after the architecture takes the data's channels and classes: a budget
+    between a candidate's 1-channel, 10-class FLOPs and its adapted FLOPs keeps it out."""
+    import numpy as np
+
+    from eqnas.cli import main
+    from eqnas.search.space import fit_to_data, replace_proxy
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, count in {"train": 64, "val": 16, "test": 16}.items():
+        arrays[f"{split}_images"] = rng.integers(0, 256, (count, 13, 13, 3), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(count) % 9).astype(np.uint8)
+    np.savez(tmp_path / "rgb9.npz", **arrays)
+    data = f"npz:{tmp_path / 'rgb9.npz'}"
+    space = fit_to_data(replace_proxy(SPACE, data=data))
+    assert space.fixed()["in_channels"] == 3 and space.fixed()["num_classes"] == 9
+    as_given = FlopFilter(SPACE, 10**12)
+    adapted = FlopFilter(space, 10**12)
+    samples = SPACE.enumerate()
+    gaps = sorted(((adapted.flops(s) - as_given.flops(s), s) for s in samples[:12]), key=lambda pair: pair[0])
+    assert all(gap > 0 for gap, _ in gaps)  # three input channels and nine classes cost more here
+    budget = as_given.flops(gaps[-1][1])  # that sample fits as given, but not as it would train
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(json.dumps({
+        "name": "tiny", "family": "resnet", "group": ["trivial", "C4", "D4"], "resolution": 13,
+        "stem": {"width": [1, 2, 3], "kernel": 3}, "stages": [{"depth": [1, 2], "width": [1, 2, 4], "stride": 2}],
+        "proxy": {"data": data, "epochs": 1, "subset": 64}}))
+    main(["search", "--space", str(space_file), "--flops", str(budget), "--trials", "3", "--strategy", "random",
+          "--out", str(tmp_path / "run"), "--device", "cpu", "--no-early-stop"])
+    records = TrialLog(tmp_path / "run" / "trials.jsonl").read()
+    trained = [r for r in records if r.status == "ok"]
+    assert trained
+    for record in trained:
+        arch = Arch.from_dict(record.arch)
+        assert (arch.in_channels, arch.num_classes) == (3, 9)
+        assert record.flops == arch_flops(arch) <= budget
+    best = Arch.load(tmp_path / "run" / "best.json")
+    assert (best.in_channels, best.num_classes) == (3, 9) and arch_flops(best) <= budget
+    assert SPACE.key(gaps[-1][1]) not in {r.key for r in trained}

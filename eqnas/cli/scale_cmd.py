@@ -25,6 +25,7 @@ def command(arch_path: str, flops: str | None, phi_text: str, groups: str | None
             data_root: str | None, epochs: int, subset: int, seed: int, device: str, out_dir: str) -> None:
     """EfficientNet compound scaling: grid over depth, width, resolution (and group) at phi = 1,
     then one architecture file per phi (phi<k>.json) at 2^phi x the base's FLOPs (within 10%)."""
+    from eqnas.data.registry import dataset_info
     from eqnas.groups import parse_group
     from eqnas.profiling import parse_budget
     from eqnas.scaling.compound_search import ScaleConfig, parse_phis, run_compound
@@ -35,4 +36,6 @@ def command(arch_path: str, flops: str | None, phi_text: str, groups: str | None
     config = ScaleConfig(phis=parse_phis(phi_text), flops_max=parse_budget(flops) if flops else None,
                          groups=group_names, grid_step=grid_step)
     proxy = Proxy(data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed)
-    run_compound(load_arch(arch_path), config, proxy_trainer(proxy, device), Path(out_dir), echo=click.echo)
+    info = dataset_info(data, data_root)  # FLOP targets measure the network that trains on this data
+    base = load_arch(arch_path).replace(in_channels=info.channels, num_classes=info.num_classes)
+    run_compound(base, config, proxy_trainer(proxy, device), Path(out_dir), echo=click.echo)

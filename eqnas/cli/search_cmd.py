@@ -74,7 +74,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.profiling import parse_budget
     from eqnas.search.runner import SearchConfig
-    from eqnas.search.space import load_space, replace_proxy
+    from eqnas.search.space import fit_to_data, load_space, replace_proxy
 
     budget = parse_budget(flops)
     config = SearchConfig(
@@ -82,5 +82,6 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
         time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
         early_stop=early_stop, training_service=load_training_service(training_service_path),
     )
-    space = replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed)
+    space = fit_to_data(replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs,
+                                      subset=subset, seed=seed))
     STRATEGIES[strategy].run(space, config, Path(out_dir or f"runs/{space.name}"), device, click.echo)

@@ -205,6 +205,20 @@ def _check_values(space: SearchSpace, where: str) -> None:
                 raise EqnasError(f"{where}: {label} = {value!r}: {error}") from None
 
 
+def fit_to_data(space: SearchSpace) -> SearchSpace:
+    """The space with the image channels and class count of its proxy dataset.
+
+    Training adapts every architecture to its data (`eqnas.train.adapt`), so a FLOP budget, the
+    records, `best.json` and a compound base must describe the adapted network: on 3-channel,
+    9-class data the unadapted one has fewer FLOPs in its stem and head than the one that trains.
+    """
+    from eqnas.data.registry import dataset_info
+
+    info = dataset_info(space.proxy.data, space.proxy.data_root)
+    return dataclasses.replace(space, choices={**space.choices, "in_channels": (info.channels,),
+                                               "num_classes": (info.num_classes,)})
+
+
 def replace_proxy(space: SearchSpace, **overrides: Any) -> SearchSpace:
     """Options of `eqnas search` override the space file's proxy settings."""
     changes = {k: v for k, v in overrides.items() if v is not None}

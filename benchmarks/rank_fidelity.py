@@ -1,0 +1,350 @@
+"""Rank fidelity: how well does each way of scoring a candidate predict the accuracy it reaches
+when it is trained properly?
+
+A search picks its winner by a cheap score; this benchmark measures, on N architectures of a
+space under a FLOP budget, how each scorer's ranking agrees with a near-converged reference.
+
+How it is measured
+  1. Architectures: a seeded sample of the space (all of it when small) is profiled, those within
+     ``--flops`` are kept, and ``--count`` of them are picked at evenly spaced log-FLOPs, so the
+     set spans the space, poor members included.
+  2. Reference: each is trained stand-alone with ``--reference`` (epochs x training images, AdamW
+     with a one-cycle schedule, the proxy's lr and batch), the epoch with the best accuracy on a
+     seeded 2,000-image validation subset is kept, and its accuracy on the whole TEST split is
+     the reference. Twice, with seeds ``--reference-seeds`` (the seed also draws the training
+     images): the two seeds' Kendall tau is the ceiling any scorer can reach.
+  3. Scorers, each with the CPU seconds it costs for the whole set: FLOPs and parameters (zero
+     cost); the search proxy (validation accuracy after ``--fidelities``' first entry) with one
+     seed and averaged over two; minus the proxy's training loss (SoTL, Ru et al. 2021: the sum
+     over its epochs of the mean training loss); each longer fidelity; successive halving over
+     the fidelities as rungs (the search's ranking: see ``eqnas.search.fidelity`` when present).
+  4. Per scorer: Kendall tau and Spearman rho against the reference mean, tau within the
+     reference's top third, and whether the reference's best is in the scorer's top 3
+     (``eqnas.search.rank_stats``).
+
+Seconds are the process's CPU seconds with torch on one thread (as in search_efficiency.py), so
+other programs on a shared machine do not inflate them. Every training is one JSON line in
+``--records`` (default runs/rank_fidelity/<space>.jsonl), written when it ends: an interrupted
+run resumes and trains nothing twice.
+
+    python benchmarks/rank_fidelity.py [--space spaces/c8_resnet.yaml] [--flops 100M] [--count 12]
+        [--reference 3x20000] [--reference-seeds 0,1] [--fidelities 1x2000,2x6000] [--only reference]
+        [--plot docs/rank_fidelity.png]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eqnas.data.base import Splits
+from eqnas.errors import EqnasError
+from eqnas.jsonlog import JsonLinesLog
+from eqnas.profiling import arch_flops, arch_params, parse_budget
+from eqnas.search import rank_stats
+from eqnas.search.space import Sample, SearchSpace, load_space
+
+ROOT = Path(__file__).resolve().parents[1]
+THREADS = 1
+DEVICE = "cpu"
+PROFILED = 300  # a larger space is sampled (seeded) before the budget filter
+VAL_IMAGES = 2000  # the seeded validation subset every training selects its epoch on
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """epochs x training images (None: the whole training split)."""
+
+    epochs: int
+    images: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> "Fidelity":
+        try:
+            epochs, images = text.lower().split("x")
+            fid = cls(int(epochs), None if images == "all" else int(images))
+        except ValueError:
+            raise EqnasError(f"bad fidelity {text!r}: use EPOCHSxIMAGES like 3x20000 or 4xall") from None
+        if fid.epochs < 1 or (fid.images is not None and fid.images < 1):
+            raise EqnasError(f"bad fidelity {text!r}: epochs and images must be at least 1")
+        return fid
+
+    @property
+    def label(self) -> str:
+        return f"{self.epochs}x{'all' if self.images is None else self.images}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training of one architecture."""
+
+    key: str
+    fidelity: str  # Fidelity.label
+    seed: int
+    reference: bool  # scored on the test split (the reference) or on the validation subset
+    metric: float  # test accuracy (reference) or best validation accuracy
+    train_losses: list[float]  # mean training loss of each epoch
+    cpu_s: float
+    wall_s: float
+    sample: dict = field(default_factory=dict)
+
+
+class RunLog(JsonLinesLog[Run]):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, Run)
+
+    def table(self) -> dict[tuple[str, str, int, bool], Run]:
+        return {(r.key, r.fidelity, r.seed, r.reference): r for r in self.read()}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    key: str
+    sample: Sample
+    flops: int
+    params: int
+
+
+# ---------------------------------------------------------------- architectures
+
+def pick_spread(flops: Sequence[int], count: int) -> list[int]:
+    """Indices of `count` entries at evenly spaced log-FLOPs between the smallest and the largest
+    (each target takes the nearest entry not taken yet)."""
+    if count > len(flops):
+        raise EqnasError(f"--count {count}: only {len(flops)} architectures of the sample fit the budget")
+    logs = np.log(np.asarray(flops, dtype=float))
+    free = set(range(len(flops)))
+    chosen = []
+    for target in np.linspace(logs.min(), logs.max(), count):
+        best = min(free, key=lambda i: (abs(logs[i] - target), i))
+        free.remove(best)
+        chosen.append(best)
+    return sorted(chosen, key=lambda i: flops[i])
+
+
+def candidates(space: SearchSpace, flops_max: int, count: int, seed: int) -> list[Candidate]:
+    samples = space.enumerate()
+    if len(samples) > PROFILED:
+        samples = random.Random(seed).sample(samples, PROFILED)
+    profiled = []
+    for sample in samples:
+        try:
+            arch = space.to_arch(sample)
+            flops = arch_flops(arch)
+        except EqnasError:
+            continue
+        if flops <= flops_max:
+            profiled.append((sample, arch, flops))
+    unique = list({space.key(s): (s, a, f) for s, a, f in profiled}.values())
+    chosen = pick_spread([f for _, _, f in unique], count)
+    return [Candidate(space.key(unique[i][0]), unique[i][0], unique[i][2], arch_params(unique[i][1])) for i in chosen]
+
+
+# ---------------------------------------------------------------- training
+
+class Trainer:
+    """Trains architectures of one space at a fidelity, loading each resolution's data once."""
+
+    def __init__(self, space: SearchSpace, log: RunLog) -> None:
+        self.space, self.log, self._data = space, log, {}
+
+    def splits(self, resolution: int) -> Splits:
+        from eqnas.data.registry import load_dataset
+        from eqnas.train.loaders import take_subset
+
+        if resolution not in self._data:
+            full = load_dataset(self.space.proxy.data, self.space.proxy.data_root, resolution=resolution,
+                                seed=self.space.proxy.seed)
+            val = take_subset(full.val, min(VAL_IMAGES, len(full.val)), self.space.proxy.seed)
+            self._data[resolution] = Splits(train=full.train, val=val, test=full.test, info=full.info)
+        return self._data[resolution]
+
+    def run(self, candidate: Candidate, fidelity: Fidelity, seed: int, reference: bool) -> Run:
+        done = self.log.table().get((candidate.key, fidelity.label, seed, reference))
+        if done is not None:
+            return done
+        from eqnas.train.config import TrainConfig
+        from eqnas.train.loop import train
+
+        proxy = self.space.proxy
+        config = TrainConfig(epochs=fidelity.epochs, batch_size=proxy.batch_size, subset=fidelity.images, seed=seed,
+                             device=DEVICE, select="acc", schedule="onecycle", lr=proxy.lr, optimizer=proxy.optimizer)
+        arch = self.space.to_arch(candidate.sample)
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = train(arch, self.splits(arch.resolution), config, out_dir=None, progress=False, test=reference)
+        metrics = result.metrics
+        metric = metrics["test_acc"] if reference else metrics["best_val"]["acc"]
+        run = Run(candidate.key, fidelity.label, seed, reference, round(float(metric), 6),
+                  [round(float(row["train_loss"]), 6) for row in metrics["history"]],
+                  round(time.process_time() - cpu, 3), round(time.perf_counter() - wall, 3), candidate.sample)
+        self.log.append(run)
+        kind = "reference test acc" if reference else "val acc"
+        print(f"  {candidate.key} ({candidate.flops / 1e6:.1f}M FLOPs) {fidelity.label} seed {seed}: {kind} "
+              f"{run.metric:.4f}, {run.cpu_s:.0f} CPU s", flush=True)
+        return run
+
+
+# ---------------------------------------------------------------- scorers
+
+@dataclass(frozen=True)
+class Scored:
+    """A scorer's score per candidate (higher is better) and its CPU seconds for the whole set."""
+
+    name: str
+    scores: list[float]
+    cpu_s: float
+
+
+def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Fidelity],
+            successive_halving: Callable[[list[Candidate]], Scored] | None) -> list[Scored]:
+    proxy = fidelities[0]
+    first = [trainer.run(c, proxy, 0, False) for c in cands]
+    second = [trainer.run(c, proxy, 1, False) for c in cands]
+    out = [
+        Scored("FLOPs (zero cost)", [c.flops for c in cands], 0.0),
+        Scored("parameters (zero cost)", [c.params for c in cands], 0.0),
+        Scored(f"proxy {proxy.label}, seed 0", [r.metric for r in first], sum(r.cpu_s for r in first)),
+        Scored(f"proxy {proxy.label}, seed 1", [r.metric for r in second], sum(r.cpu_s for r in second)),
+        Scored(f"proxy {proxy.label}, mean of 2 seeds", [(a.metric + b.metric) / 2 for a, b in zip(first, second)],
+               sum(r.cpu_s for r in first + second)),
+        Scored(f"SoTL over proxy {proxy.label} (minus summed train loss)", [-sum(r.train_losses) for r in first],
+               sum(r.cpu_s for r in first)),
+    ]
+    for fidelity in fidelities[1:]:
+        runs = [trainer.run(c, fidelity, 0, False) for c in cands]
+        out.append(Scored(f"fidelity {fidelity.label}, seed 0", [r.metric for r in runs], sum(r.cpu_s for r in runs)))
+    if successive_halving is not None:
+        out.append(successive_halving(cands))
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    cpu_s: float
+    tau: float
+    rho: float
+    tau_top_third: float
+    best_in_top3: bool
+
+
+def evaluate_scorer(scored: Scored, reference: Sequence[float]) -> Row:
+    return Row(scored.name, scored.cpu_s, rank_stats.kendall_tau(scored.scores, reference),
+               rank_stats.spearman_rho(scored.scores, reference),
+               rank_stats.tau_within_top(scored.scores, reference), rank_stats.best_in_top(scored.scores, reference, 3))
+
+
+def markdown(rows: Sequence[Row], ceiling: Row) -> str:
+    lines = ["| scorer | CPU s (whole set) | Kendall tau | Spearman rho | tau, top third | reference best in top 3 |",
+             "|---|---|---|---|---|---|"]
+    for row in (ceiling, *rows):
+        lines.append(f"| {row.name} | {row.cpu_s:.0f} | {row.tau:.2f} | {row.rho:.2f} | {row.tau_top_third:.2f} | "
+                     f"{'yes' if row.best_in_top3 else 'no'} |")
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[Row], ceiling: Row, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    rows = [row for row in rows if math.isfinite(row.tau)]  # tau is undefined when a ranking is constant
+    for row in rows:
+        x = max(row.cpu_s, 1.0)
+        ax.scatter(x, row.tau, marker="o" if row.best_in_top3 else "x", s=40)
+        ax.annotate(row.name, (x, row.tau), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    ax.axhline(ceiling.tau, color="grey", linestyle="--", linewidth=1)
+    ax.annotate(f"reference seed-to-seed tau {ceiling.tau:.2f} (ceiling)", (1.0, ceiling.tau), fontsize=7,
+                xytext=(2, 3), textcoords="offset points", color="grey")
+    ax.set_xscale("log")
+    ax.set_xlabel("scorer cost: CPU seconds for the whole set (1 thread; zero-cost scorers at 1)")
+    ax.set_ylabel("Kendall tau against the reference mean")
+    ax.set_title(title, fontsize=9)
+    finite = [r.tau for r in rows if math.isfinite(r.tau)]
+    ax.set_ylim(min([-0.1] + [t - 0.05 for t in finite]), 1.02)
+    ax.grid(alpha=0.3)
+    fig.text(0.01, 0.01, "o: reference best in the scorer's top 3, x: not", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", type=Path, default=ROOT / "spaces" / "c8_resnet.yaml")
+    parser.add_argument("--flops", default="100M", help="FLOP budget per sample (fvcore convention)")
+    parser.add_argument("--count", type=int, default=12, help="architectures in the benchmark (>= 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
+    parser.add_argument("--reference", default="3x20000", help="reference recipe: EPOCHSxIMAGES")
+    parser.add_argument("--reference-seeds", default="0,1", help="two or more seeds of the reference")
+    parser.add_argument("--fidelities", default="1x2000,2x6000",
+                        help="proxy first, then longer fidelities (also the rungs of successive halving)")
+    parser.add_argument("--only", choices=("reference", "all"), default="all",
+                        help="reference: train the reference only (the expensive part), then stop")
+    parser.add_argument("--records", type=Path, default=None, help="JSON-lines records (default runs/rank_fidelity/<space>.jsonl)")
+    parser.add_argument("--plot", type=Path, default=None, help="write the tau-against-cost plot here")
+    args = parser.parse_args()
+    try:
+        run(args)
+    except EqnasError as err:
+        raise SystemExit(f"rank_fidelity: error: {err}") from None
+
+
+def run(args: argparse.Namespace) -> None:
+    torch.set_num_threads(THREADS)
+    started = time.perf_counter()
+    space = load_space(args.space)
+    budget = parse_budget(args.flops)
+    reference = Fidelity.parse(args.reference)
+    ref_seeds = [int(s) for s in args.reference_seeds.split(",")]
+    fidelities = [Fidelity.parse(f) for f in args.fidelities.split(",")]
+    if args.count < 3 or len(ref_seeds) < 2:
+        raise EqnasError("use --count >= 3 and at least two --reference-seeds")
+    log = RunLog(args.records or ROOT / "runs" / "rank_fidelity" / f"{space.name}.jsonl")
+    log.path.parent.mkdir(parents=True, exist_ok=True)
+    cands = candidates(space, budget, args.count, args.seed)
+    print(f"{space.name}: {len(cands)} architectures under {args.flops} FLOPs, "
+          f"{cands[0].flops / 1e6:.1f}M to {cands[-1].flops / 1e6:.1f}M; reference {reference.label} "
+          f"(test split), seeds {ref_seeds}; records {log.path}", flush=True)
+    trainer = Trainer(space, log)
+    by_seed = [[trainer.run(c, reference, seed, True) for c in cands] for seed in ref_seeds]
+    ref_mean = [statistics.mean(runs[i].metric for runs in by_seed) for i in range(len(cands))]
+    ref_cpu = sum(r.cpu_s for runs in by_seed for r in runs)
+    ceiling = evaluate_scorer(Scored(f"reference seed {ref_seeds[0]} vs seed {ref_seeds[1]} (ceiling)",
+                                     [r.metric for r in by_seed[0]], sum(r.cpu_s for r in by_seed[0])),
+                              [r.metric for r in by_seed[1]])
+    spread = [abs(a.metric - b.metric) for a, b in zip(by_seed[0], by_seed[1])]
+    print(f"\nreference test accuracy {min(ref_mean):.4f} to {max(ref_mean):.4f}; seed-to-seed |difference| "
+          f"median {statistics.median(spread):.4f}, max {max(spread):.4f}; seed-to-seed Kendall tau "
+          f"{ceiling.tau:.2f} ({ref_cpu:.0f} CPU s for all reference trainings)")
+    if args.only == "reference":
+        return
+    rows = [evaluate_scorer(s, ref_mean) for s in scorers(cands, trainer, fidelities, None)]
+    print()
+    print(markdown(rows, ceiling))
+    print(f"\n{len(cands)} architectures (keys, FLOPs, reference mean):")
+    for c, acc in zip(cands, ref_mean):
+        print(f"  {c.key}  {c.flops / 1e6:.1f}M  {acc:.4f}")
+    if args.plot:
+        plot(rows, ceiling, args.plot, f"{space.name}, {len(cands)} architectures under {args.flops} FLOPs: "
+                                        f"reference {reference.label} on the test split, mean of {len(ref_seeds)} seeds")
+        print(f"plot: {args.plot}")
+    print(f"\nwhole run {time.perf_counter() - started:.0f} s wall")
+
+
+if __name__ == "__main__":
+    main()

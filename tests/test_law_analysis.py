@@ -80,7 +80,8 @@ def test_level_minimum_of_an_exact_parabola():
     (c2, c1, c0), n_opt = level_minimum(x, (x - 2.5) ** 2 + 1.0)
     assert (c2, c1, c0) == pytest.approx((1.0, -5.0, 7.25))
     assert n_opt == pytest.approx(math.e**2.5)
-    assert "largest size" in level_minimum(x, 5.0 - x)
+    assert "optimum is above the sizes swept" in level_minimum(x, 5.0 - x)
+    assert "optimum is below the sizes swept" in level_minimum(x, x)
 
 
 def test_approach_2_refuses_too_few_points_with_what_is_missing():
@@ -90,7 +91,8 @@ def test_approach_2_refuses_too_few_points_with_what_is_missing():
         fit_isoflop(N, D, loss, flop_model.train_flops(N, D))
     # All sizes far below the optimum: loss falls with N at every level, no minimum is bracketed.
     N, D, loss = planted(CHINCHILLA_LIKE, np.geomspace(10, 100, 4), np.geomspace(1e6, 1e9, 4))
-    with pytest.raises(EqnasError, match="needs 3 compute levels with a bracketed loss minimum, got 0"):
+    with pytest.raises(EqnasError, match="needs 3 compute levels with a bracketed loss minimum, got 0 of 8; "
+                       "the others: 8 x lowest loss at the largest size"):
         fit_isoflop(N, D, loss, flop_model.train_flops(N, D), IsoFlopConfig(n_boot=0))
     with pytest.raises(EqnasError, match="n_levels"):
         IsoFlopConfig(n_levels=2)
@@ -164,3 +166,22 @@ def test_points_without_a_group_give_one_fit_in_the_family_folder():
     (family,) = fit_groups("plain", recs, FAST)
     assert family.group is None and family.label == "plain" and family.law.n_points == 9
     assert family_dir(Path("out"), family).as_posix() == "out/plain"
+
+
+# --- the CLI flag --------------------------------------------------------------------------
+
+
+def test_cli_passes_holdout_largest_and_refuses_a_negative_count(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from eqnas.cli.laws_cmd import command
+    from eqnas.scaling import law_report
+
+    seen = {}
+    monkeypatch.setattr(law_report, "run_laws", lambda *args, **kwargs: seen.update(kwargs))
+    space = str(Path(__file__).resolve().parents[1] / "spaces" / "tiny_c8_laws.yaml")
+    args = ["--space", space, "--out", str(tmp_path / "out")]
+    assert CliRunner().invoke(command, [*args, "--holdout-largest", "2"]).exit_code == 0
+    assert seen["holdout_largest"] == 2
+    bad = CliRunner().invoke(command, [*args, "--holdout-largest", "-1"])
+    assert bad.exit_code == 2 and "-1 is not in the range x>=0" in bad.output

@@ -15,6 +15,7 @@ levels survive are left out and counted).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,9 +110,10 @@ def level_minimum(log_n: np.ndarray, loss: np.ndarray) -> tuple[tuple[float, flo
     order = np.argsort(log_n)
     x, y = log_n[order], loss[order]
     best = int(np.argmin(y))
-    if best in (0, len(y) - 1):
-        end = "smallest" if best == 0 else "largest"
-        return f"lowest loss at the {end} size N = {np.exp(x[best]):.3g} (no minimum bracketed)"
+    if best == 0:
+        return "lowest loss at the smallest size (the optimum is below the sizes swept)"
+    if best == len(y) - 1:
+        return "lowest loss at the largest size (the optimum is above the sizes swept)"
     lo, hi = max(best - WINDOW, 0), min(best + WINDOW + 1, len(y))
     c2, c1, c0 = np.polyfit(x[lo:hi], y[lo:hi], 2)
     vertex = -c1 / (2 * c2) if c2 > 0 else np.nan
@@ -123,8 +125,7 @@ def level_minimum(log_n: np.ndarray, loss: np.ndarray) -> tuple[tuple[float, flo
 def _approach2(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, log_c: np.ndarray,
                n_levels: int) -> tuple[float, float, list[IsoFlopLevel], list[str]]:
     curves = _model_curves(log_n, log_d, log_l, log_c)
-    spans = [(c[0], c[-1]) for _, c, _ in curves]
-    covered = _covered_span(spans)
+    covered = _covered_span([(c[0], c[-1]) for _, c, _ in curves])
     if covered is None:
         raise EqnasError(f"approach 2 needs {MIN_MODELS} model sizes whose training compute ranges overlap, "
                          f"got {len(curves)} size(s) with 2+ data sizes and no such overlap: "
@@ -132,23 +133,20 @@ def _approach2(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, log_c: n
     levels, skipped = [], []
     for level in np.linspace(*covered, n_levels):
         sizes = [(n, np.interp(level, c, l)) for n, c, l in curves if c[0] <= level <= c[-1]]
-        where = f"C = {np.exp(level):.3g}"
-        if len(sizes) < MIN_MODELS:
-            skipped.append(f"{where}: {len(sizes)} size(s) reach it, need {MIN_MODELS}")
-            continue
-        x = np.array([n for n, _ in sizes])
-        y = np.exp([l for _, l in sizes])
-        found = level_minimum(x, y)
+        found = (f"{len(sizes)} size(s) reach it, need {MIN_MODELS}" if len(sizes) < MIN_MODELS else
+                 level_minimum(np.array([n for n, _ in sizes]), np.exp([l for _, l in sizes])))
         if isinstance(found, str):
-            skipped.append(f"{where}: {found}")
+            skipped.append(f"C = {np.exp(level):.3g}: {found}")
             continue
-        parabola, n_opt = found
+        x, y = np.array([n for n, _ in sizes]), np.exp([l for _, l in sizes])
         order = np.argsort(x)
         levels.append(IsoFlopLevel(float(np.exp(level)), tuple(np.exp(x[order]).tolist()), tuple(y[order].tolist()),
-                                   parabola, n_opt))
+                                   *found))
     if len(levels) < MIN_LEVELS:
+        reasons = Counter(why.split(": ", 1)[1] for why in skipped)
         raise EqnasError(f"approach 2 needs {MIN_LEVELS} compute levels with a bracketed loss minimum, got "
-                         f"{len(levels)} ({'; '.join(skipped)}): add model sizes either side of the optimum")
+                         f"{len(levels)} of {n_levels}; the others: "
+                         + "; ".join(f"{count} x {why}" for why, count in reasons.items()))
     slope, coefficient = np.polyfit(np.log([lv.C for lv in levels]), np.log([lv.N_opt for lv in levels]), 1)
     return float(slope), float(coefficient), levels, skipped
 

@@ -77,8 +77,8 @@ class FitConfig:
 class LawFit:
     """A fitted law L(N, D) = E + A/N^alpha + B/D^beta with its bootstrap replicates.
 
-    huber_loss is the summed Huber loss (on log loss) at the optimum, the fit's objective; boot
-    holds one (E, A, B, alpha, beta) per bootstrap refit, empty when none was run.
+    huber_loss is the summed Huber loss (on log loss, with this delta) at the optimum, the fit's
+    objective; boot holds one (E, A, B, alpha, beta) per bootstrap refit, empty when none was run.
     """
 
     E: float
@@ -89,6 +89,7 @@ class LawFit:
     huber_loss: float
     n_points: int
     ci_level: float = 0.95
+    delta: float = 1e-3
     boot: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
 
     def predict(self, N: npt.ArrayLike, D: npt.ArrayLike) -> np.ndarray:
@@ -136,6 +137,7 @@ class LawFit:
             **{k: float(data[k]) for k in (*PARAM_NAMES, "huber_loss")},
             n_points=int(data["n_points"]),
             ci_level=float(data.get("ci_level", 0.95)),
+            delta=float(data.get("delta", 1e-3)),
             boot=tuple(tuple(float(v) for v in row) for row in data.get("boot", ())),
         )
 
@@ -154,7 +156,8 @@ def fit_law(
         best = _fit_multistart(log_n, log_d, log_l, config)
         boot = _bootstrap(log_n, log_d, log_l, best, config)
         huber, _ = huber_objective(best, log_n, log_d, log_l, config.delta)
-    return LawFit(*_natural(best), huber_loss=huber, n_points=len(log_l), ci_level=config.ci_level, boot=boot)
+    return LawFit(*_natural(best), huber_loss=huber, n_points=len(log_l), ci_level=config.ci_level,
+                  delta=config.delta, boot=boot)
 
 
 def huber_objective(

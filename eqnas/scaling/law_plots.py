@@ -94,12 +94,15 @@ def plot_exponents_vs_group(rows: Sequence[GroupExponents], path: str | Path, ti
     fig = Figure(figsize=PANEL_SIZE)
     ax = fig.add_subplot()
     orders = np.array([parse_group(r.group).order for r in rows], float)
+    # groups of one order (C8 and D4) side by side: spread by rank among their equals
+    rank = np.array([sum(o == orders[:i]) - (sum(o == orders) - 1) / 2 for i, o in enumerate(orders)])
     for name, shift, marker in (("alpha", 0.97, "o"), ("beta", 1.03, "s")):
         values = [getattr(r, name) for r in rows]
         centre = np.array([v.value for v in values])
         low = np.array([v.value if v.low is None else v.low for v in values])
         high = np.array([v.value if v.high is None else v.high for v in values])
-        ax.errorbar(orders * shift, centre, yerr=[centre - low, high - centre], fmt=marker, capsize=3, label=name)
+        ax.errorbar(orders * shift * 1.12**rank, centre, yerr=[centre - low, high - centre], fmt=marker,
+                    capsize=3, label=name)
     ticks = sorted(set(orders))
     ax.set_xscale("log", base=2)
     ax.set_xticks(ticks, ["\n".join(r.group for r in rows if parse_group(r.group).order == t) for t in ticks])

@@ -48,7 +48,7 @@ def fit_record(family: FamilyFit, budgets: np.ndarray) -> dict:
     return {
         "family": family.name, "group": family.group, "law": family.law.to_dict(),
         "form": "L(N, D) = E + A / N^alpha + B / D^beta",
-        "objective": "summed Huber loss (delta from the fit config) of log L, L-BFGS-B from a grid of starts",
+        "objective": f"summed Huber loss (delta {family.law.delta:g}) of log L, L-BFGS-B from a grid of starts",
         "N": "trainable parameters", "D": "training samples seen (epochs x subset)",
         "loss": "validation cross-entropy of the best epoch",
         "flop_model": None if family.flop_model is None else family.flop_model.to_dict(),

@@ -16,7 +16,7 @@ from eqnas.scaling.holdout import largest_compute, log_rmse
 from eqnas.scaling.isoflop_fit import IsoFlopConfig, fit_isoflop, level_minimum
 from eqnas.scaling.law_analysis import agreement, fit_family, fit_groups
 from eqnas.scaling.law_fit import FitConfig
-from eqnas.scaling.law_report import family_dir, write_family, write_report
+from eqnas.scaling.law_report import family_dir, summary_lines, write_family, write_report
 from eqnas.scaling.law_sweep import PointRecord
 
 CHINCHILLA_LIKE = dict(E=0.3, A=30.0, B=20.0, alpha=0.35, beta=0.3)
@@ -130,6 +130,9 @@ def test_holdout_fits_without_the_largest_runs_and_scores_them(tmp_path):
     write_report([family], np.array([1e12]), tmp_path)
     report = (tmp_path / "report.md").read_text()
     assert f"3 held out, RMSE of log loss {by_hand:.4f}" in report and report.count("ok (held out)") == 3
+    printed = summary_lines(family, np.array([1e12]), tmp_path)
+    assert f"3 held-out run(s) of largest compute: RMSE of log loss {by_hand:.4f}" in printed[1]
+    assert "approach 3 (FLOP model) a=" in "\n".join(printed)
 
     too_many = fit_family("c8", recs, FAST, holdout_largest=12)
     assert too_many.law is None and "need 5" in too_many.problem

@@ -102,6 +102,27 @@ def write_report(families: Sequence[FamilyFit], budgets: np.ndarray, out_dir: Pa
     return [out_dir / "report.md", *paths]
 
 
+def summary_lines(family: FamilyFit, budgets: np.ndarray, out_dir: Path) -> list[str]:
+    """What `eqnas laws` prints for one fit: the law, the hold-out error, warnings, both a's, the optima."""
+    law = family.law
+    if law is None:
+        return [f"{family.label}: no fit, {family.problem}"]
+    lines = [f"{family.label}: E={law.E:.4g} A={law.A:.4g} B={law.B:.4g} alpha={law.alpha:.3f} beta={law.beta:.3f} "
+             f"from {law.n_points} points -> {family_dir(out_dir, family) / 'fit.json'}"]
+    rmse = family.holdout_rmse()
+    if rmse is not None:
+        lines.append(f"  {len(family.held_out)} held-out run(s) of largest compute: RMSE of log loss {rmse:.4f}")
+    lines += [f"  warning: {note}" for note in bound_notes(law)]
+    summary = family.summary(budgets)
+    if summary is not None and summary.a_frontier is not None:
+        second = (f"approach 2 {family.isoflop.a.text()}" if family.isoflop else
+                  f"no approach 2: {family.isoflop_problem}")
+        lines.append(f"  N_opt ∝ C^a: approach 3 (FLOP model) a={summary.a_frontier.text()}, {second}")
+    best, why = family.optima(budgets)
+    lines += [f"  C={o.flops:.3g} FLOPs: N_opt={o.N:.3g} D_opt={o.D:.3g} loss {o.loss:.4f}" for o in best]
+    return lines + ([f"  {why}"] if why else [])
+
+
 def run_laws(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path, budgets: Sequence[float] = (),
              fit_config: FitConfig = FitConfig(), echo: Callable[[str], None] = print,
              train_fn: TrainFn = train_metrics, holdout_largest: int = 0,
@@ -117,24 +138,9 @@ def run_laws(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path, 
                 for fit in fit_groups(name, recs, fit_config, holdout_largest, isoflop_config)]
     chosen = default_budgets(families, budgets)
     for family in families:
-        if family.law is None:
-            echo(f"{family.label}: no fit, {family.problem}")
-            continue
-        where = family_dir(out_dir, family)
-        write_family(family, chosen, where)
-        law = family.law
-        echo(f"{family.label}: E={law.E:.4g} A={law.A:.4g} B={law.B:.4g} alpha={law.alpha:.3f} beta={law.beta:.3f} "
-             f"from {law.n_points} points -> {where / 'fit.json'}")
-        rmse = family.holdout_rmse()
-        if rmse is not None:
-            echo(f"  {len(family.held_out)} held-out run(s) of largest compute: RMSE of log loss {rmse:.4f}")
-        for note in bound_notes(law):
-            echo(f"  warning: {note}")
-        best, why = family.optima(chosen)
-        for o in best:
-            echo(f"  C={o.flops:.3g} FLOPs: N_opt={o.N:.3g} D_opt={o.D:.3g} loss {o.loss:.4f}")
-        if why:
-            echo(f"  {why}")
+        write_family(family, chosen, family_dir(out_dir, family))
+        for line in summary_lines(family, chosen, out_dir):
+            echo(line)
     write_report(families, chosen, out_dir)
     echo(f"report: {out_dir / 'report.md'}")
     return families

@@ -94,7 +94,7 @@ def test_objective_is_summed_not_averaged():
     assert twice.alpha == pytest.approx(once.alpha, rel=1e-4)
 
 
-# 50 seeded data sets, each fitted from 4 starts and bootstrapped 50 times (95% intervals). Measured:
+# 50 seeded data sets, each fitted from 8 starts and bootstrapped 50 times (95% intervals). Measured:
 # coverage of E, A, B, alpha, beta = 47, 49, 49, 49, 48 of 50 (all five at once: 45); every parameter
 # within 5% of the truth in 47 of 50. With 30 replicates coverage fell to 46-48, so 50 it is.
 COVERAGE_RUNS = 50

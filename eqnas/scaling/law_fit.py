@@ -214,6 +214,8 @@ def _minimise(
         jac=True,
         method="L-BFGS-B",
         bounds=_BOUNDS,
+        # ftol is relative to max(|f|, 1); a summed Huber loss is far below 1, so 1e-12 acts as an
+        # absolute tolerance tight enough not to stop early (what a mean objective did to Chinchilla's fit)
         options={"maxiter": config.maxiter, "ftol": 1e-12, "gtol": 1e-9},
     )
     return float(res.fun), np.asarray(res.x, dtype=float)

@@ -25,12 +25,16 @@ from eqnas.cli.options import FiniteFloat
               help="DP-SGD target epsilon (with --dp; default 8).")
 @click.option("--budget", "budgets", multiple=True,
               help="Extra training-FLOP budget for the compute-optimal table, e.g. 1e13 or 5T (repeatable).")
+# --holdout-largest: added on branch laws-fit (the extrapolation check); the rest of this file is laws-sweep's.
+@click.option("--holdout-largest", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Fit each law without its K finished runs of largest training compute and report their "
+                   "prediction error (RMSE of log loss).")
 @click.option("--seed", default=None, type=click.IntRange(min=0), help="Seed (default: the proxy's).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder; reruns resume.")
 def command(space_paths: tuple[str, ...], sizes_text: str, fractions_text: str, data: str | None,
             data_root: str | None, epochs: int | None, max_train: int | None, dp: bool, epsilon: float | None,
-            budgets: tuple[str, ...], seed: int | None, device: str, out_dir: str) -> None:
+            budgets: tuple[str, ...], holdout_largest: int, seed: int | None, device: str, out_dir: str) -> None:
     """Chinchilla-style scaling laws L(N, D) = E + A/N^alpha + B/D^beta per family: trains a
     sizes x data-fractions grid with the space's proxy recipe, fits the law, and writes fit.json,
     plots and report.md. N = trainable parameters, D = samples seen (epochs x subset), L = best
@@ -49,4 +53,4 @@ def command(space_paths: tuple[str, ...], sizes_text: str, fractions_text: str, 
     extra = tuple(float(parse_budget(b)) for b in budgets)
     spaces = [replace_proxy(load_space(p), data=data, data_root=data_root, epochs=epochs, seed=seed)
               for p in space_paths]
-    run_laws(spaces, config, Path(out_dir), extra, echo=click.echo)
+    run_laws(spaces, config, Path(out_dir), extra, echo=click.echo, holdout_largest=holdout_largest)

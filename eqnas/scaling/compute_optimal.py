@@ -11,7 +11,13 @@ On the constraint D = C / (k N^p), with x = log N the loss is
 a sum of two exponentials in x, hence convex with one stationary point:
     N_opt = (alpha A / (p beta B) · (C / k)^beta)^(1 / (alpha + p beta)),
 so along the frontier N_opt ∝ C^a and D_opt ∝ C^b with a = beta / (alpha + p beta) and
-b = alpha / (alpha + p beta).
+b = alpha / (alpha + p beta). Chinchilla's a = beta / (alpha + beta) is the case p = 1.
+
+The samples-per-parameter ratio D_opt / N_opt is the analogue of Chinchilla's ~20 tokens per
+parameter: samples seen (epochs x images, not distinct images) per trainable parameter at the
+compute-optimal point. It grows as C^(b - a), so it is one number only when b = a; and since a
+CNN sample costs k N^p FLOPs (set by width, depth and resolution, not 6 N), a ratio from one
+family or group does not carry over to another, even where their exponents agree.
 """
 from __future__ import annotations
 
@@ -115,6 +121,19 @@ def frontier_exponents(fit: LawFit, flop_model: FlopModel) -> tuple[float, float
     _check_decaying_terms(fit)
     a = fit.beta / (fit.alpha + flop_model.p * fit.beta)
     return a, 1.0 - flop_model.p * a
+
+
+def chinchilla_a(alpha: float, beta: float) -> float:
+    """Chinchilla's N_opt ∝ C^a exponent, a = beta / (alpha + beta) (compute ∝ N D)."""
+    if not alpha + beta > 0:
+        raise EqnasError(f"a = beta / (alpha + beta) needs alpha + beta > 0, got {alpha!r} + {beta!r}")
+    return beta / (alpha + beta)
+
+
+def samples_per_parameter(fit: LawFit, flop_model: FlopModel, C: float) -> float:
+    """D_opt / N_opt at budget C: samples seen per trainable parameter at the optimum."""
+    best = compute_optimal(fit, flop_model, C)
+    return best.D / best.N
 
 
 def frontier(fit: LawFit, flop_model: FlopModel, budgets: npt.ArrayLike) -> list[Optimum]:

@@ -1,12 +1,14 @@
 """Fit the Chinchilla parametric law L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022,
 approach 3).
 
-N is the parameter count and D the number of training samples seen. As in the paper, the fit
-minimises the Huber loss between log L_hat and log L, with log L_hat written as a log-sum-exp
-of (a - alpha log N, b - beta log D, e), where a = log A, b = log B, e = log E, so every term
-stays positive without constraints. The objective is non-convex, so L-BFGS-B is started from
-each point of a small grid and the best end point is kept. Confidence intervals come from a
-seeded bootstrap over observations, each refit started from the full fit's optimum.
+N is the parameter count and D the number of training samples seen. As Besiroglu et al. (2024)
+do in their replication, the fit minimises the SUMMED (not mean) Huber loss, delta 1e-3, between
+log L_hat and log L, with log L_hat written as a log-sum-exp of (a - alpha log N, b - beta log D,
+e), where a = log A, b = log B, e = log E, so every term stays positive without constraints; no
+parameter is rounded. The objective is non-convex, so L-BFGS-B is started from each point of a
+grid and the best end point is kept. Intervals come from a seeded bootstrap over observations
+(resampled with replacement), each refit started from the full fit's optimum; the replicates are
+kept so that derived quantities (frontier exponents, samples per parameter) get intervals too.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from eqnas.errors import EqnasError
+from eqnas.scaling.intervals import Estimate, estimate
 
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 N_PARAMS = len(PARAM_NAMES)
@@ -28,6 +31,7 @@ N_PARAMS = len(PARAM_NAMES)
 # grows with size, a failed fit, and the compute-optimal solution needs alpha, beta > 0.
 EXPONENT_BOUNDS = (0.0, 10.0)  # where the fit stops alpha and beta
 _BOUNDS = [(None, None), (None, None), (None, None), EXPONENT_BOUNDS, EXPONENT_BOUNDS]
+AT_BOUND = 1e-3  # an exponent this close to a bound moves a loss by < 1% over 4 decades of N or D
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,10 @@ class FitConfig:
 
 @dataclass(frozen=True)
 class LawFit:
-    """A fitted law L(N, D) = E + A/N^alpha + B/D^beta with bootstrap intervals.
+    """A fitted law L(N, D) = E + A/N^alpha + B/D^beta with its bootstrap replicates.
 
-    huber_loss is the mean Huber loss per observation (on log loss) at the optimum; ci maps
-    each parameter name to its (low, high) percentile interval at ci_level, empty when no
-    bootstrap was run.
+    huber_loss is the summed Huber loss (on log loss, with this delta) at the optimum, the fit's
+    objective; boot holds one (E, A, B, alpha, beta) per bootstrap refit, empty when none was run.
     """
 
     E: float
@@ -85,8 +88,9 @@ class LawFit:
     beta: float
     huber_loss: float
     n_points: int
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     ci_level: float = 0.95
+    delta: float = 1e-3
+    boot: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
 
     def predict(self, N: npt.ArrayLike, D: npt.ArrayLike) -> np.ndarray:
         """Predicted loss, broadcast over N and D (a 0-d value for scalar inputs)."""
@@ -94,10 +98,33 @@ class LawFit:
         d = as_positive("D", D)
         return self.E + self.A / n**self.alpha + self.B / d**self.beta
 
+    @property
+    def at_bound(self) -> tuple[str, ...]:
+        """The exponents the optimiser stopped at a bound of EXPONENT_BOUNDS (not determined)."""
+        return tuple(name for name in ("alpha", "beta")
+                     if min(abs(getattr(self, name) - b) for b in EXPONENT_BOUNDS) < AT_BOUND)
+
+    @property
+    def ci(self) -> dict[str, tuple[float, float]]:
+        """Each parameter's (low, high) percentile interval at ci_level; empty without a bootstrap."""
+        found = {name: self.estimate(name) for name in PARAM_NAMES}
+        return {name: (e.low, e.high) for name, e in found.items() if e.low is not None and e.high is not None}
+
+    def estimate(self, name: str) -> Estimate:
+        """One parameter with its bootstrap interval."""
+        column = PARAM_NAMES.index(name)
+        return estimate(getattr(self, name), [row[column] for row in self.boot], self.ci_level)
+
+    def replicates(self) -> list[LawFit]:
+        """One law per bootstrap refit (for intervals of quantities derived from the law)."""
+        return [LawFit(*row, huber_loss=float("nan"), n_points=self.n_points) for row in self.boot]
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (intervals as two-element lists)."""
+        """A JSON-ready dict: the parameters, intervals, bound flags and bootstrap replicates."""
         out = asdict(self)
-        out["ci"] = {k: [float(lo), float(hi)] for k, (lo, hi) in self.ci.items()}
+        out["boot"] = [list(row) for row in self.boot]
+        out["ci"] = {k: [lo, hi] for k, (lo, hi) in self.ci.items()}
+        out["at_bound"] = list(self.at_bound)
         return out
 
     @classmethod
@@ -106,12 +133,12 @@ class LawFit:
         missing = [k for k in (*PARAM_NAMES, "huber_loss", "n_points") if k not in data]
         if missing:
             raise EqnasError(f"law fit record lacks {missing}; has {sorted(data)}")
-        ci = {k: (float(v[0]), float(v[1])) for k, v in data.get("ci", {}).items()}
         return cls(
             **{k: float(data[k]) for k in (*PARAM_NAMES, "huber_loss")},
             n_points=int(data["n_points"]),
-            ci=ci,
             ci_level=float(data.get("ci_level", 0.95)),
+            delta=float(data.get("delta", 1e-3)),
+            boot=tuple(tuple(float(v) for v in row) for row in data.get("boot", ())),
         )
 
 
@@ -127,11 +154,10 @@ def fit_law(
     # hand-offs, and on a busy machine each one can wait for a core (a 1 s fit became 25 s).
     with threadpool_limits(limits=1, user_api="blas"):
         best = _fit_multistart(log_n, log_d, log_l, config)
-        ci = _bootstrap_ci(log_n, log_d, log_l, best, config) if config.n_boot else {}
-    E, A, B, alpha, beta = _natural(best)
-    residuals, _ = _residuals_and_weights(best, log_n, log_d, log_l)
-    huber = float(np.mean(_huber(residuals, config.delta)))
-    return LawFit(E, A, B, alpha, beta, huber, len(log_l), ci, config.ci_level)
+        boot = _bootstrap(log_n, log_d, log_l, best, config)
+        huber, _ = huber_objective(best, log_n, log_d, log_l, config.delta)
+    return LawFit(*_natural(best), huber_loss=huber, n_points=len(log_l), ci_level=config.ci_level,
+                  delta=config.delta, boot=boot)
 
 
 def huber_objective(
@@ -141,22 +167,17 @@ def huber_objective(
     log_l: np.ndarray,
     delta: float,
 ) -> tuple[float, np.ndarray]:
-    """Mean Huber loss / delta and its gradient in theta = (a, b, e, alpha, beta).
-
-    Dividing by delta keeps the objective near the scale of mean |residual|, so L-BFGS-B's
-    relative stopping rule does not stop while the loss is still ~1e-5.
-    """
+    """Summed Huber loss and its gradient in theta = (a, b, e, alpha, beta)."""
     r, w = _residuals_and_weights(theta, log_n, log_d, log_l)
     psi = np.clip(r, -delta, delta)  # Huber derivative
-    scale = 1.0 / (len(r) * delta)
-    grad = scale * np.array([
+    grad = np.array([
         psi @ w[0],
         psi @ w[1],
         psi @ w[2],
         -(psi * w[0]) @ log_n,
         -(psi * w[1]) @ log_d,
     ])
-    return float(scale * _huber(r, delta).sum()), grad
+    return float(_huber(r, delta).sum()), grad
 
 
 def _huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -193,6 +214,8 @@ def _minimise(
         jac=True,
         method="L-BFGS-B",
         bounds=_BOUNDS,
+        # ftol is relative to max(|f|, 1); a summed Huber loss is far below 1, so 1e-12 acts as an
+        # absolute tolerance tight enough not to stop early (what a mean objective did to Chinchilla's fit)
         options={"maxiter": config.maxiter, "ftol": 1e-12, "gtol": 1e-9},
     )
     return float(res.fun), np.asarray(res.x, dtype=float)
@@ -206,20 +229,18 @@ def _fit_multistart(
     return min(ends, key=lambda end: end[0])[1]
 
 
-def _bootstrap_ci(
+def _bootstrap(
     log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, best: np.ndarray, config: FitConfig
-) -> dict[str, tuple[float, float]]:
-    """Percentile intervals from refits on observations resampled with replacement."""
+) -> tuple[tuple[float, ...], ...]:
+    """(E, A, B, alpha, beta) refitted on observations resampled with replacement, n_boot times."""
     rng = np.random.default_rng(config.seed)
     n = len(log_l)
-    samples = np.empty((config.n_boot, N_PARAMS))
-    for i in range(config.n_boot):
+    rows = []
+    for _ in range(config.n_boot):
         idx = rng.integers(0, n, size=n)
         _, theta = _minimise(best, log_n[idx], log_d[idx], log_l[idx], config)
-        samples[i] = _natural(theta)
-    tail = 100 * (1 - config.ci_level) / 2
-    lo, hi = np.percentile(samples, [tail, 100 - tail], axis=0)
-    return {name: (float(low), float(high)) for name, low, high in zip(PARAM_NAMES, lo, hi)}
+        rows.append(_natural(theta))
+    return tuple(rows)
 
 
 def _natural(theta: np.ndarray) -> tuple[float, float, float, float, float]:

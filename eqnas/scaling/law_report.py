@@ -1,97 +1,26 @@
-"""From sweep records to laws: fit L(N, D) per family, the FLOP model, compute-optimal sizes at a
-few budgets, and fit.json, plots and report.md.
-
-The fit needs at least 5 finished points with 3 distinct N and 3 distinct D (fit_law itself
-accepts 2 of each): E + A/N^alpha has three unknowns along N, and E + B/D^beta three along D, so
-with only two sizes (or two data sizes) a whole family of laws fits equally well.
+"""`eqnas laws` output: per family (and per group when the points carry one) fit.json and plots,
+report.md comparing them, and the exponents-against-|G| plot; the fitting itself is in
+law_analysis.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from eqnas.errors import EqnasError
-from eqnas.scaling.compute_optimal import FlopModel, Optimum, fit_flops_per_sample, frontier, frontier_exponents
-from eqnas.scaling.law_fit import EXPONENT_BOUNDS, FitConfig, LawFit, fit_law
-from eqnas.scaling.law_sweep import (
-    FLOP_CONVENTION,
-    TRAIN_FLOPS_PER_FORWARD,
-    PointRecord,
-    SplitCache,
-    SweepConfig,
-    TrainFn,
-    run_sweep,
-    train_metrics,
-)
+from eqnas.scaling.isoflop_fit import IsoFlopConfig
+from eqnas.scaling.law_analysis import FamilyFit, agreement, bound_notes, columns, fit_groups, fit_problem
+from eqnas.scaling.law_fit import FitConfig
+from eqnas.scaling.law_markdown import report_markdown
+from eqnas.scaling.law_sweep import FLOP_CONVENTION, SplitCache, SweepConfig, TrainFn, run_sweep, train_metrics
 from eqnas.search.space import SearchSpace
 
-MIN_POINTS = 5
-MIN_DISTINCT = 3  # sizes and data sizes each
+__all__ = ["bound_notes", "fit_problem", "run_laws"]  # bound_notes and fit_problem: tests and callers
 BUDGET_COUNT = 4  # default budgets: log-spaced from the sweep's smallest compute ...
 BUDGET_REACH = 10.0  # ... to this many times its largest
-AT_BOUND = 1e-3  # an exponent this close to a bound moves a loss by < 1% over 4 decades of N or D
-
-
-@dataclass(frozen=True)
-class FamilyFit:
-    """One family's records and, when they suffice, its law and FLOP model."""
-
-    name: str
-    records: tuple[PointRecord, ...]
-    law: LawFit | None
-    flop_model: FlopModel | None
-    problem: str = ""  # why law or flop_model is missing
-
-    @property
-    def ok(self) -> list[PointRecord]:
-        return sorted((r for r in self.records if r.status == "ok"), key=lambda r: (r.params, r.samples_seen))
-
-    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(N, D, loss) of the finished points."""
-        ok = self.ok
-        return (np.array([r.params for r in ok], float), np.array([r.samples_seen for r in ok], float),
-                np.array([r.loss for r in ok], float))
-
-
-def fit_problem(N: Sequence[float], D: Sequence[float]) -> str:
-    """'' when (N, D) can identify the law's five parameters, else what is missing."""
-    missing = []
-    if len(N) < MIN_POINTS:
-        missing.append(f"{len(N)} point(s) succeeded, need {MIN_POINTS}")
-    for name, values, flag in (("N", N, "--sizes"), ("D", D, "--data-fractions")):
-        if len(set(values)) < MIN_DISTINCT:
-            missing.append(f"{len(set(values))} distinct {name}, need {MIN_DISTINCT} ({flag})")
-    if not missing:
-        return ""
-    return ("the fit needs more points: " + "; ".join(missing)
-            + ". Rerun with the same --out and more sizes or fractions; finished points are kept")
-
-
-def fit_family(name: str, records: Sequence[PointRecord], config: FitConfig = FitConfig()) -> FamilyFit:
-    """The law from the finished points and the FLOP model from every point's network."""
-    family = FamilyFit(name, tuple(records), None, None)
-    N, D, loss = family.columns()
-    problem = fit_problem(N, D)
-    if problem:
-        return FamilyFit(name, tuple(records), None, None, problem)
-    law = fit_law(N, D, loss, config)
-    sizes = {r.params: TRAIN_FLOPS_PER_FORWARD * r.flops_per_sample for r in records}
-    try:
-        flop_model = fit_flops_per_sample(list(sizes), list(sizes.values()))
-    except EqnasError as error:
-        return FamilyFit(name, tuple(records), law, None, f"no FLOP model: {error}")
-    return FamilyFit(name, tuple(records), law, flop_model)
-
-
-def bound_notes(law: LawFit) -> list[str]:
-    """A warning for each exponent stopped at its bound: the data did not pin it down."""
-    return [f"{name} = {getattr(law, name):g} is at its bound, so the points do not determine it "
-            "(losses near chance, or too narrow a range of N or D)"
-            for name in ("alpha", "beta") if min(abs(getattr(law, name) - b) for b in EXPONENT_BOUNDS) < AT_BOUND]
 
 
 def default_budgets(families: Sequence[FamilyFit], extra: Sequence[float] = ()) -> np.ndarray:
@@ -105,142 +34,113 @@ def default_budgets(families: Sequence[FamilyFit], extra: Sequence[float] = ()) 
     return np.array(sorted(budgets))
 
 
-def optima(family: FamilyFit, budgets: np.ndarray) -> tuple[list[Optimum], str]:
-    """Compute-optimal points at each budget, or ([], why not)."""
-    if family.law is None or family.flop_model is None or budgets.size == 0:
-        return [], family.problem or "no budgets"
-    try:
-        with np.errstate(over="ignore"):  # an overflowing N_opt is refused below as not finite
-            return frontier(family.law, family.flop_model, budgets), ""
-    except EqnasError as error:
-        return [], f"no compute-optimal frontier: {error}"
+def family_dir(out_dir: Path, family: FamilyFit) -> Path:
+    """out_dir/<family>, or out_dir/<family>/<group> when the points carry a group."""
+    return out_dir / family.name if family.group is None else out_dir / family.name / family.group
 
 
-def write_family(family: FamilyFit, budgets: np.ndarray, out_dir: Path) -> list[Path]:
-    """fit.json and loss_vs_params.png, plus iso_flops.png and frontier.png when a frontier exists."""
-    from eqnas.scaling.law_plots import plot_frontier, plot_iso_flop, plot_loss_vs_params
-
-    if family.law is None:
-        return []
+def fit_record(family: FamilyFit, budgets: np.ndarray) -> dict:
+    """What fit.json holds: the law, its derived quantities, approach 2, the hold-out check, the points."""
+    best, why = family.optima(budgets)
     N, D, loss = family.columns()
-    best, why = optima(family, budgets)
-    data = {
-        "family": family.name, "law": family.law.to_dict(), "form": "L(N, D) = E + A / N^alpha + B / D^beta",
+    held = [{"N": r.params, "D": r.samples_seen, "train_flops": r.train_flops, "loss": r.loss,
+             "predicted": float(family.law.predict(r.params, r.samples_seen))} for r in family.held_out]
+    return {
+        "family": family.name, "group": family.group, "law": family.law.to_dict(),
+        "form": "L(N, D) = E + A / N^alpha + B / D^beta",
+        "objective": f"summed Huber loss (delta {family.law.delta:g}) of log L, L-BFGS-B from a grid of starts",
         "N": "trainable parameters", "D": "training samples seen (epochs x subset)",
         "loss": "validation cross-entropy of the best epoch",
         "flop_model": None if family.flop_model is None else family.flop_model.to_dict(),
         "flop_convention": FLOP_CONVENTION, "optima": [o.to_dict() for o in best], "no_optima": why,
-        "frontier_exponents": (dict(zip(("N", "D"), frontier_exponents(family.law, family.flop_model)))
-                               if best else None),
+        "compute_optimal": family.summary(budgets).to_dict(),
+        "approach2": None if family.isoflop is None else family.isoflop.to_dict(),
+        "approach2_problem": family.isoflop_problem, "agreement": agreement(family, budgets),
+        "holdout": {"rule": "the finished runs of largest training compute", "count": len(held),
+                    "rmse_log_loss": family.holdout_rmse(), "points": held},
         "observations": [{"N": n, "D": d, "loss": l} for n, d, l in zip(N.tolist(), D.tolist(), loss.tolist())],
     }
+
+
+def write_family(family: FamilyFit, budgets: np.ndarray, out_dir: Path) -> list[Path]:
+    """fit.json, loss_vs_params.png and (with held-out points) holdout.png into out_dir, plus
+    iso_flops.png and frontier.png when a frontier exists."""
+    from eqnas.scaling.law_plots import plot_frontier, plot_holdout, plot_iso_flop, plot_loss_vs_params
+
+    if family.law is None:
+        return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "fit.json").write_text(json.dumps(data, indent=2) + "\n")
-    paths = [out_dir / "fit.json", plot_loss_vs_params(family.law, N, D, loss, out_dir / "loss_vs_params.png",
-                                                       title=family.name)]
-    if best:
+    (out_dir / "fit.json").write_text(json.dumps(fit_record(family, budgets), indent=2) + "\n")
+    held = columns(family.held_out) if family.held_out else None
+    paths = [out_dir / "fit.json", plot_loss_vs_params(family.law, *family.columns(), out_dir / "loss_vs_params.png",
+                                                       title=family.label, held_out=held)]
+    if held is not None:
+        paths.append(plot_holdout(family.law, family.columns(), held, out_dir / "holdout.png", title=family.label))
+    if family.optima(budgets)[0]:
         paths.append(plot_iso_flop(family.law, family.flop_model, budgets, out_dir / "iso_flops.png"))
-        paths.append(plot_frontier(family.law, family.flop_model, budgets, out_dir / "frontier.png"))
+        paths.append(plot_frontier(family.law, family.flop_model, budgets, out_dir / "frontier.png",
+                                   isoflop=family.isoflop))
     return paths
 
 
 def write_report(families: Sequence[FamilyFit], budgets: np.ndarray, out_dir: Path) -> list[Path]:
-    """report.md comparing the families, and families.png side by side when two or more fitted."""
-    from eqnas.scaling.law_plots import FamilyLaw, plot_families
+    """report.md comparing the fits; families.png side by side when two or more fitted; and per
+    family whose points carry groups, exponents_vs_group.png."""
+    from eqnas.scaling.law_plots import FamilyLaw, GroupExponents, plot_exponents_vs_group, plot_families
 
     paths = []
     fitted = [f for f in families if f.law is not None]
     if len(fitted) >= 2:
-        laws = [FamilyLaw(f.name, f.law, *f.columns(), flop_model=f.flop_model) for f in fitted]
-        with_frontier = budgets.size and all(optima(f, budgets)[0] for f in fitted)
+        laws = [FamilyLaw(f.label, f.law, *f.columns(), flop_model=f.flop_model) for f in fitted]
+        with_frontier = budgets.size and all(f.optima(budgets)[0] for f in fitted)
         paths.append(plot_families(laws, out_dir / "families.png", budgets if with_frontier else None))
+    for name in dict.fromkeys(f.name for f in fitted if f.group is not None):
+        rows = [GroupExponents(f.group, f.law.estimate("alpha"), f.law.estimate("beta"))
+                for f in fitted if f.name == name and f.group is not None]
+        paths.append(plot_exponents_vs_group(rows, out_dir / name / "exponents_vs_group.png", title=name))
     (out_dir / "report.md").write_text(report_markdown(families, budgets))
     return [out_dir / "report.md", *paths]
 
 
-def report_markdown(families: Sequence[FamilyFit], budgets: np.ndarray) -> str:
-    """The fits with their intervals, the optima at each budget, and every observation."""
-    lines = ["# Scaling laws", "", "L(N, D) = E + A / N^alpha + B / D^beta; N = trainable parameters, "
-             "D = training samples seen (epochs x subset), L = validation cross-entropy of the best epoch.",
-             f"Compute: {FLOP_CONVENTION}.", "", "## Fits", "",
-             "| family | points (ok / failed) | E | A | B | alpha | beta | Huber |", "|---" * 8 + "|"]
-    for f in families:
-        counts = f"{len(f.ok)} / {len(f.records) - len(f.ok)}"
-        if f.law is None:
-            lines.append(f"| {f.name} | {counts} | {f.problem} | | | | | |")
-            continue
-        cells = [_with_ci(f.law, name) for name in ("E", "A", "B", "alpha", "beta")]
-        lines.append(f"| {f.name} | {counts} | {' | '.join(cells)} | {f.law.huber_loss:.2g} |")
-    level = next((f.law.ci_level for f in families if f.law is not None), 0.95)
-    lines += ["", f"Brackets: {100 * level:.0f}% bootstrap intervals."]
-    lines += [f"- {f.name}: {note}" for f in families if f.law is not None for note in bound_notes(f.law)]
-    lines += ["", "## Compute-optimal N and D", ""]
-    lines += _optima_table(families, budgets)
-    for f in families:
-        lines += ["", f"## Observations: {f.name}", "",
-                  "| N | D | subset | train FLOPs | loss | predicted | acc | epsilon | seconds | status |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in sorted(f.records, key=lambda r: (r.params, r.samples_seen)):
-            predicted = None if f.law is None or r.loss is None else float(f.law.predict(r.params, r.samples_seen))
-            cells = [r.params, r.samples_seen, r.subset, f"{r.train_flops:.3g}", _num(r.loss, ".4f"),
-                     _num(predicted, ".4f"), _num(r.acc, ".3f"), _num(r.epsilon, ".2f"), f"{r.seconds:.1f}",
-                     r.status + (f": {r.error[:80]}" if r.error else "")]
-            lines.append("| " + " | ".join(map(str, cells)) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _optima_table(families: Sequence[FamilyFit], budgets: np.ndarray) -> list[str]:
-    found = {f.name: optima(f, budgets) for f in families}
-    lines = ["| budget C (FLOPs) | " + " | ".join(f"{f.name} N_opt | D_opt | loss" for f in families) + " |",
-             "|---|" + "---|---|---|" * len(families)]
-    for i, budget in enumerate(budgets):
-        cells = []
-        for f in families:
-            best = found[f.name][0]
-            cells += [f"{best[i].N:.3g}", f"{best[i].D:.3g}", f"{best[i].loss:.4f}"] if best else ["-", "-", "-"]
-        lines.append(f"| {budget:.3g} | " + " | ".join(cells) + " |")
-    lines += [f"- {name}: {why}" for name, (best, why) in found.items() if not best]
-    return lines
-
-
-def _with_ci(law: LawFit, name: str) -> str:
-    value = getattr(law, name)
-    if name not in law.ci:
-        return f"{value:.4g}"
-    low, high = law.ci[name]
-    return f"{value:.4g} [{low:.3g}, {high:.3g}]"
-
-
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def summary_lines(family: FamilyFit, budgets: np.ndarray, out_dir: Path) -> list[str]:
+    """What `eqnas laws` prints for one fit: the law, the hold-out error, warnings, both a's, the optima."""
+    law = family.law
+    if law is None:
+        return [f"{family.label}: no fit, {family.problem}"]
+    lines = [f"{family.label}: E={law.E:.4g} A={law.A:.4g} B={law.B:.4g} alpha={law.alpha:.3f} beta={law.beta:.3f} "
+             f"from {law.n_points} points -> {family_dir(out_dir, family) / 'fit.json'}"]
+    rmse = family.holdout_rmse()
+    if rmse is not None:
+        lines.append(f"  {len(family.held_out)} held-out run(s) of largest compute: RMSE of log loss {rmse:.4f}")
+    lines += [f"  warning: {note}" for note in bound_notes(law)]
+    summary = family.summary(budgets)
+    if summary is not None and summary.a_frontier is not None:
+        second = (f"approach 2 {family.isoflop.a.text()}" if family.isoflop else
+                  f"no approach 2: {family.isoflop_problem}")
+        lines.append(f"  N_opt ∝ C^a: approach 3 (FLOP model) a={summary.a_frontier.text()}, {second}")
+    best, why = family.optima(budgets)
+    lines += [f"  C={o.flops:.3g} FLOPs: N_opt={o.N:.3g} D_opt={o.D:.3g} loss {o.loss:.4f}" for o in best]
+    return lines + ([f"  {why}"] if why else [])
 
 
 def run_laws(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path, budgets: Sequence[float] = (),
              fit_config: FitConfig = FitConfig(), echo: Callable[[str], None] = print,
-             train_fn: TrainFn = train_metrics) -> list[FamilyFit]:
-    """`eqnas laws`: sweep each space into out_dir/<space name>, fit, and write the report."""
+             train_fn: TrainFn = train_metrics, holdout_largest: int = 0,
+             isoflop_config: IsoFlopConfig = IsoFlopConfig()) -> list[FamilyFit]:
+    """`eqnas laws`: sweep each space into out_dir/<space name>, fit each family (each group when
+    the points carry one) on all but its holdout_largest runs of largest compute, and write the report."""
     names = [space.name for space in spaces]
     if len(set(names)) != len(names):
         raise EqnasError(f"spaces must have distinct names (each gets its own folder), got {names}")
     cache = SplitCache()
     records = {s.name: run_sweep(s, config, out_dir / s.name, echo, train_fn, cache) for s in spaces}
-    families = [fit_family(name, recs, fit_config) for name, recs in records.items()]
+    families = [fit for name, recs in records.items()
+                for fit in fit_groups(name, recs, fit_config, holdout_largest, isoflop_config)]
     chosen = default_budgets(families, budgets)
     for family in families:
-        if family.law is None:
-            echo(f"{family.name}: no fit, {family.problem}")
-            continue
-        write_family(family, chosen, out_dir / family.name)
-        law = family.law
-        echo(f"{family.name}: E={law.E:.4g} A={law.A:.4g} B={law.B:.4g} alpha={law.alpha:.3f} beta={law.beta:.3f} "
-             f"from {law.n_points} points -> {out_dir / family.name / 'fit.json'}")
-        for note in bound_notes(law):
-            echo(f"  warning: {note}")
-        best, why = optima(family, chosen)
-        for o in best:
-            echo(f"  C={o.flops:.3g} FLOPs: N_opt={o.N:.3g} D_opt={o.D:.3g} loss {o.loss:.4f}")
-        if why:
-            echo(f"  {why}")
+        write_family(family, chosen, family_dir(out_dir, family))
+        for line in summary_lines(family, chosen, out_dir):
+            echo(line)
     write_report(families, chosen, out_dir)
     echo(f"report: {out_dir / 'report.md'}")
     return families

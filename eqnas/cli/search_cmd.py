@@ -54,8 +54,8 @@ def load_training_service(path: str | None) -> dict | None:
 @click.option("--time-budget", default=None, help="Stop starting trials after this long (e.g. 2h).")
 @click.option("--data", default=None, help="Dataset for the proxy (overrides the space file).")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False), help="Folder with the dataset files.")
-@click.option("--epochs", default=None, type=click.IntRange(min=1), help="Proxy epochs (overrides the space file).")
-@click.option("--subset", default=None, type=click.IntRange(min=1), help="Proxy training images (overrides the space file).")
+@click.option("--epochs", default=None, type=click.IntRange(min=1), help="Proxy epochs: rung 0's (overrides the space file).")
+@click.option("--subset", default=None, type=click.IntRange(min=1), help="Proxy training images: rung 0's (overrides the space file).")
 @click.option("--rungs", default=None,
               help="Fidelity rungs EPOCHSxIMAGES, e.g. 1x2000,2x6000,3x18000; one rung: no promotion. "
                    "[default: the space file's, else --epochs x --subset then two rungs, each one more epoch "

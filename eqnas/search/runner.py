@@ -76,7 +76,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     earlier = set(log.finished())
     rejected_keys = set(log.rejected())
     if earlier:
-        echo(f"resuming: {len(earlier)} finished trials in {log.path} will not be trained again")
+        echo(f"resuming: {len(earlier)} finished trainings in {log.path} will not be trained again")
 
     def accept(sample: Sample) -> bool:
         key = space.key(sample)

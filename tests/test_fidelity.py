@@ -260,3 +260,11 @@ def test_a_search_killed_mid_rung_resumes_without_training_anything_twice(tmp_pa
     assert summary.best_metric == pytest.approx(0.745)
     final = [(s.record.key, s.rung, s.score) for s in standings(TrialLog(tmp_path / "killed" / "trials.jsonl").read())]
     assert final == [(s.record.key, s.rung, s.score) for s in standings(TrialLog(tmp_path / "whole" / "trials.jsonl").read())]
+
+
+def test_a_resume_with_other_rungs_is_refused(tmp_path):
+    search(tmp_path, TableTrainer())
+    config = SearchConfig(flops_max=10**12, strategy="grid", trials=8, resume=True,
+                          fidelity=Fidelity(parse_rungs("1x8,2x16,4x32"), eta=2))
+    with pytest.raises(EqnasError, match="rung 2 = 3x32, not with rungs 1x8,2x16,4x32"):
+        run_search(SPACE, config, TableTrainer(), tmp_path, echo=lambda _: None)

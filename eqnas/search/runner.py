@@ -68,6 +68,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     if log.path.exists() and log.read() and not config.resume:
         raise EqnasError(f"{out_dir} already holds a search: pass --resume to continue it, or choose another --out")
     fidelity = config.fidelity or Fidelity.of(space.proxy)
+    _check_same_rungs(log, fidelity)
     flop_filter = FlopFilter(space, config.flops_max, config.flops_min)
     flop_filter.check_feasible()
     (out_dir / "search_config.json").write_text(json.dumps(
@@ -115,6 +116,15 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     if len(fidelity.rungs) > 1:
         run_promotions(runner, ran)
     return write_outputs(out_dir, space.proxy.metric, config.flops_max, echo)
+
+
+def _check_same_rungs(log: TrialLog, fidelity: Fidelity) -> None:
+    """A resumed search reuses records by (candidate, rung, seed), so its rungs must be the same."""
+    labels = [rung.label for rung in fidelity.rungs]
+    for record in log.read():
+        if record.fidelity and (record.rung >= len(labels) or labels[record.rung] != record.fidelity):
+            raise EqnasError(f"{log.path.parent} was searched with rung {record.rung} = {record.fidelity}, not with "
+                             f"rungs {fidelity.label}: resume with the same rungs, or choose another --out")
 
 
 def trial_line(record: TrialRecord, metric_name: str, rungs: int) -> str:

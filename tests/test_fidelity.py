@@ -39,6 +39,9 @@ def test_which_promotions_continue_from_the_rung_below():
     mixed = Fidelity(parse_rungs("1x2000,1x6000,2x6000"))
     assert [mixed.continues(k) for k in range(3)] == [False, False, True]
     assert not Fidelity(mixed.rungs, promotion="retrain").continues(2)
+    # the rungs a new seed trains to be scored at a rung as promotion scored it
+    assert list(mixed.path(2)) == [1, 2] and list(Fidelity.of(Proxy()).path(2)) == [0, 1, 2]
+    assert list(Fidelity(mixed.rungs, promotion="retrain").path(2)) == [2]
 
 
 @pytest.mark.parametrize("rungs, eta, message", [
@@ -202,10 +205,12 @@ def test_search_promotes_by_the_table_and_the_best_finalist_mean_wins(tmp_path):
     summary = search(tmp_path, trainer)
     by_rung = {k: sorted({c for c, rung, _ in trainer.runs() if rung == k}) for k in range(3)}
     assert by_rung == {0: sorted(TABLE), 1: [(2, 1), (2, 2), (3, 2), (4, 2)], 2: [(2, 2), (3, 2)]}
-    assert len(trainer.calls) == len(trainer.runs()) == 8 + 4 + 2 * 2  # nothing trained twice
-    assert sorted(call for call in trainer.calls if call[1] == 2) == [  # continued: one more epoch; seed 1: all 3
-        ((2, 2), 2, 0, 1, True), ((2, 2), 2, 1, 3, False), ((3, 2), 2, 0, 1, True), ((3, 2), 2, 1, 3, False)]
-    assert all(call[3:] == (1, True) for call in trainer.calls if call[1] == 1)
+    # seed 1 reaches the top rung as seed 0 did: rung 0, then continued through rungs 1 and 2
+    assert len(trainer.calls) == len(trainer.runs()) == 8 + 4 + 2 + 2 * 3  # nothing trained twice
+    assert sorted(call for call in trainer.calls if call[2] == 1) == [
+        ((2, 2), 0, 1, 1, False), ((2, 2), 1, 1, 1, True), ((2, 2), 2, 1, 1, True),
+        ((3, 2), 0, 1, 1, False), ((3, 2), 1, 1, 1, True), ((3, 2), 2, 1, 1, True)]
+    assert all(call[3:] == (1, True) for call in trainer.calls if call[1] > 0)  # one more epoch each
     # (3, 2) has the best seed-0 score at the top rung (0.80) but (2, 2) the best mean (0.745 > 0.70)
     assert summary.best_metric == pytest.approx(0.745) and summary.best_fidelity == "3x32"
     assert json.loads((tmp_path / "best.json").read_text())["stem"]["width"] == 2
@@ -214,7 +219,7 @@ def test_search_promotes_by_the_table_and_the_best_finalist_mean_wins(tmp_path):
     assert [s.rung for s in ranked] == [2, 2, 1, 1, 0, 0, 0, 0] and ranked[1].seeds == 2
     assert ranked[0].scores == pytest.approx((0.45, 0.60, 0.745))
     records = TrialLog(tmp_path / "trials.jsonl").read()
-    assert sorted(r.trial for r in records if r.rung == 0) == list(range(1, 9))
+    assert sorted(r.trial for r in records if r.rung == 0 and r.seed == 0) == list(range(1, 9))
     assert all(len({r.trial for r in records if r.key == key}) == 1 for key in {r.key for r in records})
     assert all(r.extra["curve"] and r.fidelity == ["1x8", "2x16", "3x32"][r.rung] for r in records)
     table = report_table(records)
@@ -226,6 +231,7 @@ def test_retrain_promotion_trains_every_rung_from_scratch(tmp_path):
     trainer = TableTrainer()
     search(tmp_path, trainer, promotion="retrain")
     assert all(not continued and epochs == rung + 1 for _, rung, _, epochs, continued in trainer.calls)
+    assert sorted(call[:3] for call in trainer.calls if call[2] == 1) == [((2, 2), 2, 1), ((3, 2), 2, 1)]
     assert not (tmp_path / "checkpoints").exists()  # nothing to continue from: no weights kept
     assert json.loads((tmp_path / "best.json").read_text())["stem"]["width"] == 2
 
@@ -243,7 +249,7 @@ def test_a_failure_at_a_rung_is_recorded_and_the_halving_goes_on(tmp_path):
     assert ranked[3].rung == 0 and ranked[3].scores == (0.70, None)
 
 
-@pytest.mark.parametrize("kill_at", [3, 11, 16])  # in rung 0, in rung 1, at the last finalist's second seed
+@pytest.mark.parametrize("kill_at", [3, 11, 15])  # in rung 0, in rung 1, in a finalist's second seed
 def test_a_search_killed_mid_rung_resumes_without_training_anything_twice(tmp_path, kill_at):
     whole = TableTrainer()
     search(tmp_path / "whole", whole)

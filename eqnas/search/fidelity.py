@@ -117,6 +117,14 @@ class Fidelity:
         return self.promotion == "continue" and 0 < rung < len(self.rungs) and \
             self.rungs[rung].continues(self.rungs[rung - 1])
 
+    def path(self, rung: int) -> range:
+        """The rungs a candidate trains, with a new seed, to be scored at `rung` the way promotion
+        scores it there: from the rung its chain of continuations starts at."""
+        start = rung
+        while self.continues(start):
+            start -= 1
+        return range(start, rung + 1)
+
 
 def check_eta(eta) -> None:
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:

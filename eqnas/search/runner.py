@@ -170,7 +170,7 @@ def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,
              "lower --flops-min or narrow the space")
     if best:
         seeds = f", mean of {best.seeds} seeds" if best.seeds > 1 else ""
-        fidelity = f" (rung {best.rung}: {best.record.fidelity}{seeds})" if best.record.fidelity else ""
+        fidelity = f" (rung {best.rung}: {best.record.fidelity}{seeds})" if best.rung > 0 else ""
         echo(f"best: {metric_name} {summary.best_metric:.4f}{fidelity} at {format_flops(summary.best_flops)} FLOPs "
              f"-> {best_path}")
     return summary

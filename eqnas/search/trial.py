@@ -6,13 +6,14 @@ trial process of NNI's training service (`--concurrency`), with other trials app
 same log in parallel:
   * a (sample, rung, seed) already recorded (a resumed search) returns its recorded result,
     untrained;
-  * at rung 0, a sample whose network equals a recorded one (it differs only in unused labels,
-    e.g. a dropped stage) takes that record's metric, untrained;
+  * at rung 0, a sample whose network equals another recorded with the same seed (it differs
+    only in unused labels, e.g. a dropped stage) takes that record's metric, untrained;
   * the median stopping rule's reference is the complete learning curves recorded at the same
     rung (and the same start: continued or from scratch) when the trial starts;
   * the record is appended, and numbered, under the log's lock.
-A promotion that continues (`Fidelity.continues`) starts from the weights the candidate's run at
-the rung below saved in the run folder's `checkpoints/`, and trains only the extra epochs.
+A run that continues (`Fidelity.continues`) starts from the weights the candidate's run with the
+same seed at the rung below saved in the run folder's `checkpoints/`, and trains only the extra
+epochs.
 """
 from __future__ import annotations
 
@@ -84,19 +85,18 @@ class TrialRunner:
     def __call__(self, sample: Sample) -> float:
         return self.run(sample, 0, self.space.proxy.seed)
 
-    def checkpoint(self, key: str, rung: int) -> Path:
-        """Where the search seed's run of a candidate at `rung` keeps its final weights."""
+    def checkpoint(self, key: str, rung: int, seed: int) -> Path:
+        """Where a candidate's run at `rung` with `seed` keeps its final weights."""
         digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-        return self.log_path.parent / CHECKPOINTS / f"{digest}-rung{rung}.pt"
+        return self.log_path.parent / CHECKPOINTS / f"{digest}-rung{rung}-seed{seed}.pt"
 
     def job(self, key: str, rung: int, seed: int) -> TrainJob:
-        """The training of a candidate at `rung` with `seed`: continued from the rung below where
-        the schedule allows and its weights are there, else from scratch."""
+        """The training of a candidate at `rung` with `seed`: continued from its run at the rung
+        below with the same seed where the schedule allows and those weights are there, else
+        from scratch."""
         target = self.fidelity.rungs[rung]
-        on_path = seed == self.space.proxy.seed  # the promotion path; other seeds re-score from scratch
-        save = on_path and self.fidelity.continues(rung + 1)
-        save_to = str(self.checkpoint(key, rung)) if save else None
-        start = self.checkpoint(key, rung - 1) if on_path and self.fidelity.continues(rung) else None
+        save_to = str(self.checkpoint(key, rung, seed)) if self.fidelity.continues(rung + 1) else None
+        start = self.checkpoint(key, rung - 1, seed) if self.fidelity.continues(rung) else None
         if start is not None and start.is_file():
             below = self.fidelity.rungs[rung - 1]
             return TrainJob(target.epochs - below.epochs, target.images, seed, str(start), save_to)
@@ -120,7 +120,7 @@ class TrialRunner:
         arch = self.space.to_arch(sample)
         identity = arch_identity(arch.to_dict())
         twin = None if rung else next((r for r in recorded.values() if r.status == "ok" and r.rung == 0
-                                       and arch_identity(r.arch) == identity), None)
+                                       and r.seed == seed and r.key != key and arch_identity(r.arch) == identity), None)
         job = self.job(key, rung, seed)
         extra: dict = {"same_as": twin.key} if twin else {}
         if job.start_from:

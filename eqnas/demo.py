@@ -1,8 +1,8 @@
 """`make demo`: the main job on the default (offline) data, end to end.
 
 1. profile and check every shipped example architecture;
-2. search spaces/c8_resnet.yaml under 100 MFLOPs (6 trials, proxy: 1 epoch on 2000 images of
-   rotated Fashion-MNIST);
+2. search spaces/c8_resnet.yaml under 100 MFLOPs (6 trials at rung 0, 1 epoch on 2000 images of
+   rotated Fashion-MNIST, then the default rungs 2x6000 and 3x18000 for the promoted ones);
 3. print the trial table and retrain the winner for one epoch on the full training split.
 """
 from __future__ import annotations

@@ -57,7 +57,7 @@ SPACE = parse_space({
     "name": "curves", "family": "resnet", "group": "C4", "resolution": 13,
     "stem": {"width": [1, 2, 3, 4], "kernel": 3},
     "stages": [{"depth": [1, 2], "width": [1, 2, 3, 4], "stride": 2}],
-    "proxy": {"data": "synthetic", "epochs": EPOCHS, "subset": 64},
+    "proxy": {"data": "synthetic", "rungs": f"{EPOCHS}x64"},  # one rung
 })
 
 
@@ -71,7 +71,7 @@ class CurveTrainer:
     def __init__(self) -> None:
         self.epochs_run = 0
 
-    def __call__(self, arch: Arch, on_epoch) -> float:
+    def __call__(self, arch: Arch, on_epoch, job) -> float:
         best = 0.0
         for epoch in range(1, EPOCHS + 1):
             metric = final_metric(arch) * epoch / EPOCHS

@@ -11,13 +11,13 @@ from eqnas.profiling import arch_flops
 from eqnas.search.flop_filter import FlopFilter
 from eqnas.search.records import TrialLog
 from eqnas.search.runner import SearchConfig, run_search
-from eqnas.search.space import parse_space
+from eqnas.search.space import parse_space, replace_proxy
 
 SPACE = parse_space({
     "name": "tiny", "family": "resnet", "group": ["trivial", "C4", "D4"], "resolution": 13,
     "stem": {"width": [1, 2, 3], "kernel": 3},
     "stages": [{"depth": [1, 2], "width": [1, 2, 4], "stride": 2}],
-    "proxy": {"data": "synthetic", "epochs": 1, "subset": 64},
+    "proxy": {"data": "synthetic", "rungs": "1x64"},  # one rung: no promotion (tests/test_fidelity.py has rungs)
 })
 
 
@@ -26,7 +26,7 @@ def _budget() -> int:
     return counts[len(counts) // 2]  # about half the space is over budget
 
 
-def fake_metric(arch: Arch, on_epoch=None) -> float:
+def fake_metric(arch: Arch, on_epoch=None, job=None) -> float:
     """A deterministic score that prefers bigger, more symmetric models."""
     return arch.base_group.order + arch.stem.width / 10 + sum(s.width for s in arch.stages) / 100
 
@@ -35,7 +35,7 @@ def test_every_trained_trial_is_within_budget_and_rejections_are_recorded(tmp_pa
     budget = _budget()
     trained = []
     summary = run_search(SPACE, SearchConfig(flops_max=budget, strategy="random", trials=8, seed=1),
-                         lambda arch, hook: trained.append(arch) or fake_metric(arch), tmp_path, echo=lambda _: None)
+                         lambda arch, hook, job: trained.append(arch) or fake_metric(arch), tmp_path, echo=lambda _: None)
     assert len(trained) == 8
     assert all(arch_flops(arch) <= budget for arch in trained)
     records = TrialLog(tmp_path / "trials.jsonl").read()
@@ -52,7 +52,7 @@ def test_every_trained_trial_is_within_budget_and_rejections_are_recorded(tmp_pa
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     calls = []
 
-    def flaky(arch: Arch, hook) -> float:
+    def flaky(arch: Arch, hook, job) -> float:
         calls.append(arch)
         if len(calls) in (2, 4):
             raise RuntimeError("CUDA out of memory (simulated)")
@@ -71,7 +71,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
 def test_killed_search_resumes_without_retraining(tmp_path):
     trained_first: list[str] = []
 
-    def killed_after_three(arch: Arch, hook) -> float:
+    def killed_after_three(arch: Arch, hook, job) -> float:
         if len(trained_first) == 3:
             raise KeyboardInterrupt
         trained_first.append(arch.to_json())
@@ -85,7 +85,7 @@ def test_killed_search_resumes_without_retraining(tmp_path):
 
     trained_again: list[str] = []
     resumed = SearchConfig(**{**config.__dict__, "resume": True})
-    run_search(SPACE, resumed, lambda arch, hook: trained_again.append(arch.to_json()) or fake_metric(arch),
+    run_search(SPACE, resumed, lambda arch, hook, job: trained_again.append(arch.to_json()) or fake_metric(arch),
                tmp_path, echo=lambda _: None)
     assert not set(trained_again) & set(trained_first)
     assert len(trained_again) == 3
@@ -104,7 +104,9 @@ def test_existing_run_needs_resume(tmp_path):
 
 
 def test_search_cli_end_to_end_on_synthetic(tmp_path):
-    """The real proxy (training loop on synthetic data), the report and the import of the winner."""
+    """The real proxy (training loop on synthetic data) with the default rungs (1x128, 2x384,
+    3x1152: two candidates -> one promoted -> one finalist, whose second seed climbs the rungs
+    too), the report and the import of the winner."""
     from eqnas.cli import main
     import eqnas
 
@@ -119,27 +121,44 @@ def test_search_cli_end_to_end_on_synthetic(tmp_path):
     model = eqnas.load(out / "best.json")
     assert model.arch.final_group.name == "C4"
     records = TrialLog(out / "trials.jsonl").read()
-    assert sum(r.status == "ok" for r in records) == 2
+    assert sorted((r.rung, r.fidelity, r.seed) for r in records if r.status == "ok") == [
+        (0, "1x128", 0), (0, "1x128", 0), (0, "1x128", 1), (1, "2x384", 0), (1, "2x384", 1), (2, "3x1152", 0),
+        (2, "3x1152", 1)]
     assert all(0.0 <= r.metric <= 1.0 for r in records if r.status == "ok")
+    assert json.loads((out / "search_config.json").read_text())["fidelity"]["eta"] == 3
     with pytest.raises(SystemExit) as exit_info:
         main(["search", "--space", str(space_file), "--flops", "1k", "--out", str(tmp_path / "none")])
     assert exit_info.value.code == 2
 
 
 def test_parallel_search_trains_in_trial_processes_and_records_every_trial(tmp_path):
-    """--concurrency 2: the real proxy trains in NNI's trial processes, which append their own
-    records to the shared log; this process numbers nothing twice and prints every trial."""
+    """--concurrency 2: the real proxy trains rung 0 in NNI's trial processes, which append their
+    own records to the shared log; this process numbers nothing twice, prints every training, and
+    then runs the promotions (eta 2: the best 2 of 4) and the finalists' second seed (rung 0, then
+    continued to rung 1) itself."""
+    from eqnas.search.fidelity import Fidelity
     from eqnas.search.proxy import proxy_trainer
 
+    space = replace_proxy(SPACE, rungs="1x64,2x128", eta=2)
     lines: list[str] = []
-    config = SearchConfig(flops_max=10**12, strategy="random", trials=4, seed=0, concurrency=2)
-    summary = run_search(SPACE, config, proxy_trainer(SPACE.proxy, "cpu"), tmp_path, echo=lines.append)
+    config = SearchConfig(flops_max=10**12, strategy="random", trials=4, seed=0, concurrency=2,
+                          fidelity=Fidelity.of(space.proxy))
+    summary = run_search(space, config, proxy_trainer(space.proxy, "cpu"), tmp_path, echo=lines.append)
     records = [r for r in TrialLog(tmp_path / "trials.jsonl").read() if r.status != "rejected"]
-    assert summary.evaluated == 4 and [r.status for r in records] == ["ok"] * 4
-    assert sorted(r.trial for r in records) == [1, 2, 3, 4] and len({r.key for r in records}) == 4
-    assert all(len(r.extra["curve"]) == SPACE.proxy.epochs and 0 <= r.metric <= 1 for r in records)
-    assert sorted(line.split(":")[0] for line in lines if line.startswith("trial ")) == [f"trial {k}" for k in range(1, 5)]
-    assert Arch.load(tmp_path / "best.json").to_dict() == max(records, key=lambda r: r.metric).arch
+    first = [r for r in records if r.rung == 0 and r.seed == 0]
+    assert summary.evaluated == 4 and [r.status for r in first] == ["ok"] * 4
+    assert sorted(r.trial for r in first) == [1, 2, 3, 4] and len({r.key for r in first}) == 4
+    assert all(len(r.extra["curve"]) == 1 and 0 <= r.metric <= 1 for r in first)
+    promoted = sorted(first, key=lambda r: -r.metric)[:2]
+    finals = [r for r in records if r.rung == 1]
+    assert sorted((r.key, r.seed) for r in finals) == sorted((r.key, s) for r in promoted for s in (0, 1))
+    assert all(len(r.extra["curve"]) == 1 and r.extra["continued_from"] == "1x64" for r in finals)  # one more epoch
+    assert sorted(r.key for r in records if r.rung == 0 and r.seed == 1) == sorted(r.key for r in promoted)
+    assert len([line for line in lines if line.startswith("trial ")]) == 4 + 2 + 2 * 2
+    means = {key: sum(r.metric for r in finals if r.key == key) / 2 for key in {r.key for r in finals}}
+    winner = max(means, key=means.get)
+    assert Arch.load(tmp_path / "best.json").to_dict() == next(r.arch for r in finals if r.key == winner)
+    assert summary.best_metric == pytest.approx(means[winner]) and summary.best_fidelity == "2x128"
 
 
 def test_budget_holds_for_the_network_adapted_to_three_channel_nine_class_data(tmp_path):
@@ -171,7 +190,7 @@ def test_budget_holds_for_the_network_adapted_to_three_channel_nine_class_data(t
         "stem": {"width": [1, 2, 3], "kernel": 3}, "stages": [{"depth": [1, 2], "width": [1, 2, 4], "stride": 2}],
         "proxy": {"data": data, "epochs": 1, "subset": 64}}))
     main(["search", "--space", str(space_file), "--flops", str(budget), "--trials", "3", "--strategy", "random",
-          "--out", str(tmp_path / "run"), "--device", "cpu", "--no-early-stop"])
+          "--rungs", "1x64", "--out", str(tmp_path / "run"), "--device", "cpu", "--no-early-stop"])
     records = TrialLog(tmp_path / "run" / "trials.jsonl").read()
     trained = [r for r in records if r.status == "ok"]
     assert trained

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from eqnas.errors import EqnasError
+from eqnas.search.fidelity import DEFAULT_FINALIST_SEEDS, PROMOTIONS
 from eqnas.search.strategies import STRATEGIES
 from eqnas.textfile import read_text
 
@@ -53,8 +54,18 @@ def load_training_service(path: str | None) -> dict | None:
 @click.option("--time-budget", default=None, help="Stop starting trials after this long (e.g. 2h).")
 @click.option("--data", default=None, help="Dataset for the proxy (overrides the space file).")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False), help="Folder with the dataset files.")
-@click.option("--epochs", default=None, type=click.IntRange(min=1), help="Proxy epochs (overrides the space file).")
-@click.option("--subset", default=None, type=click.IntRange(min=1), help="Proxy training images (overrides the space file).")
+@click.option("--epochs", default=None, type=click.IntRange(min=1), help="Proxy epochs: rung 0's (overrides the space file).")
+@click.option("--subset", default=None, type=click.IntRange(min=1), help="Proxy training images: rung 0's (overrides the space file).")
+@click.option("--rungs", default=None,
+              help="Fidelity rungs EPOCHSxIMAGES, e.g. 1x2000,2x6000,3x18000; one rung: no promotion. "
+                   "[default: the space file's, else --epochs x --subset then two rungs, each one more epoch "
+                   "on eta times the images]")
+@click.option("--eta", default=None, type=int, help="Each rung promotes its best 1/eta.  [default: 3]")
+@click.option("--promotion", default="continue", show_default=True, type=click.Choice(PROMOTIONS),
+              help="A promoted candidate continues from its weights at the rung below (where that rung has "
+                   "fewer epochs and no more images), or retrains at the higher rung.")
+@click.option("--finalist-seeds", default=DEFAULT_FINALIST_SEEDS, show_default=True, type=click.IntRange(min=1),
+              help="Seeds each finalist (a candidate at the top rung) is scored with; the best mean wins.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Run folder (default runs/<space>).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out; finished trials are not trained again.")
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
@@ -68,20 +79,26 @@ def load_training_service(path: str | None) -> dict | None:
                    "trials at that epoch (needs proxy epochs >= 2).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
 def command(space_path: str, flops: str, flops_min: str | None, strategy: str, trials: int, time_budget: str | None,
-            data: str | None, data_root: str | None, epochs: int | None, subset: int | None, out_dir: str | None,
-            resume: bool, concurrency: int, training_service_path: str | None, seed: int, early_stop: bool,
-            device: str) -> None:
+            data: str | None, data_root: str | None, epochs: int | None, subset: int | None, rungs: str | None,
+            eta: int | None, promotion: str, finalist_seeds: int, out_dir: str | None, resume: bool, concurrency: int,
+            training_service_path: str | None, seed: int, early_stop: bool, device: str) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.profiling import parse_budget
+    from eqnas.search.fidelity import Fidelity
     from eqnas.search.runner import SearchConfig
     from eqnas.search.space import fit_to_data, load_space, replace_proxy
 
     budget = parse_budget(flops)
+    space = load_space(space_path)
+    if (epochs or subset) and (rungs or space.proxy.rungs):
+        raise EqnasError(f"--epochs and --subset set rung 0 when no rungs are given, but rungs "
+                         f"{rungs or space.proxy.rungs!r} are: give the rungs only (e.g. --rungs 1x2000,2x6000)")
+    space = fit_to_data(replace_proxy(space, data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed,
+                                      rungs=rungs, eta=eta))
     config = SearchConfig(
         flops_max=budget, flops_min=parse_budget(flops_min) if flops_min else 0, strategy=strategy, trials=trials,
         time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
         early_stop=early_stop, training_service=load_training_service(training_service_path),
+        fidelity=Fidelity.of(space.proxy, promotion, finalist_seeds),
     )
-    space = fit_to_data(replace_proxy(load_space(space_path), data=data, data_root=data_root, epochs=epochs,
-                                      subset=subset, seed=seed))
     STRATEGIES[strategy].run(space, config, Path(out_dir or f"runs/{space.name}"), device, click.echo)

@@ -1,11 +1,13 @@
-"""The Pareto plot of a search: proxy metric against FLOPs for every trained trial (hollow: stopped
-early, at the best metric it reached), with the budget line and the front of trials that no
-cheaper trial beats."""
+"""The Pareto plot of a search: each candidate's final score (at the highest rung it reached, see
+`eqnas.search.standings`) against FLOPs, coloured by that rung (hollow: stopped early, at the
+best metric it reached), with the budget line, the winner, and the front of candidates that no
+cheaper candidate beats."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from eqnas.search.records import TrialRecord
+from eqnas.search.standings import standings
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -24,32 +26,40 @@ def plot_pareto(records: list[TrialRecord], path: Path, metric_name: str, flops_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in records if r.status == "ok"]
-    failed = [r for r in records if r.status == "failed" and r.flops is not None]
+    ranked = standings(records)
+    ok = [s for s in ranked if s.score is not None]
+    failed = [s for s in ranked if s.score is None and s.record.flops is not None]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     if ok:
-        points = [(r.flops / 1e6, r.metric) for r in ok]
-        complete = [p for p, r in zip(points, ok) if "stopped_epoch" not in r.extra]
-        stopped = [p for p, r in zip(points, ok) if "stopped_epoch" in r.extra]
-        if complete:
-            ax.scatter(*zip(*complete), s=28, label=f"trials ({len(complete)})", color="tab:blue", alpha=0.8)
-        if stopped:
-            ax.scatter(*zip(*stopped), s=28, facecolors="none", edgecolors="tab:blue",
-                       label=f"stopped early ({len(stopped)}): best so far")
+        colours = plt.get_cmap("viridis")
+        top = max(s.rung for s in ok)
+        for rung in sorted({s.rung for s in ok}):
+            at = [s for s in ok if s.rung == rung]
+            colour = colours(0.15 + 0.7 * rung / max(top, 1))
+            where = f"rung {rung}: {at[0].record.fidelity}" if at[0].record.fidelity else "trials"
+            for stopped in (False, True):
+                points = [(s.record.flops / 1e6, s.score) for s in at if ("stopped_epoch" in s.record.extra) == stopped]
+                if points and stopped:
+                    ax.scatter(*zip(*points), s=28, facecolors="none", edgecolors=colour,
+                               label=f"{where}, stopped early ({len(points)}): best so far")
+                elif points:
+                    ax.scatter(*zip(*points), s=28, color=colour, alpha=0.85, label=f"{where} ({len(points)})")
+        points = [(s.record.flops / 1e6, s.score) for s in ok]
         front = pareto_front(points)
         right = max(max(p[0] for p in points), (flops_max or 0) / 1e6)
         front_x, front_y = zip(*front, (right, front[-1][1]))  # the front holds up to the budget
         ax.step(front_x, front_y, where="post", color="tab:green", label="Pareto front")
-        best = max(ok, key=lambda r: r.metric)
-        ax.scatter([best.flops / 1e6], [best.metric], marker="*", s=220, color="tab:orange", label="best", zorder=3)
+        best = ok[0]
+        ax.scatter([best.record.flops / 1e6], [best.score], marker="*", s=220, color="tab:orange",
+                   label="best (highest rung, then score)", zorder=3)
     if failed:
-        low = min((r.metric for r in ok), default=0.0)
-        ax.scatter([r.flops / 1e6 for r in failed], [low] * len(failed), marker="x", color="tab:red",
+        low = min((s.score for s in ok), default=0.0)
+        ax.scatter([s.record.flops / 1e6 for s in failed], [low] * len(failed), marker="x", color="tab:red",
                    label=f"failed ({len(failed)})")
     if flops_max:
         ax.axvline(flops_max / 1e6, color="gray", linestyle="--", label=f"budget {flops_max / 1e6:g}M")
     ax.set_xlabel("MFLOPs per sample (fvcore: 1 multiply-add = 1 FLOP)")
-    ax.set_ylabel(f"proxy validation {metric_name}")
+    ax.set_ylabel(f"validation {metric_name} at the highest rung reached")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -1,4 +1,5 @@
-"""Search trial records, one JSON line per finished trial (see `eqnas.jsonlog`)."""
+"""Search trial records, one JSON line per finished training of a candidate at a rung and seed
+(see `eqnas.jsonlog`), and one per candidate the FLOP budget rejected."""
 from __future__ import annotations
 
 import json
@@ -22,8 +23,16 @@ class TrialRecord:
     metric: float | None       # proxy validation metric, higher is better
     seconds: float
     error: str = ""
-    trial: int = 0
+    trial: int = 0             # the candidate's number (every rung of a candidate shares it)
     extra: dict[str, Any] = field(default_factory=dict)
+    rung: int = 0              # see eqnas.search.fidelity
+    fidelity: str = ""         # the rung's EPOCHSxIMAGES
+    seed: int = 0              # the training seed
+
+    @property
+    def run(self) -> tuple[str, int, int]:
+        """What is never trained twice: (candidate, rung, seed)."""
+        return (self.key, self.rung, self.seed)
 
 
 class TrialLog(JsonLinesLog[TrialRecord]):
@@ -32,9 +41,10 @@ class TrialLog(JsonLinesLog[TrialRecord]):
     def __init__(self, path: Path) -> None:
         super().__init__(path, TrialRecord)
 
-    def finished(self) -> dict[str, TrialRecord]:
-        """The last record of every sample that was trained or tried (not merely rejected)."""
-        return {r.key: r for r in self.read() if r.status != "rejected"}
+    def finished(self) -> dict[tuple[str, int, int], TrialRecord]:
+        """The last record of every (candidate, rung, seed) that was trained or tried (not merely
+        rejected)."""
+        return {r.run: r for r in self.read() if r.status != "rejected"}
 
     def rejected(self) -> dict[str, TrialRecord]:
         return {r.key: r for r in self.read() if r.status == "rejected"}

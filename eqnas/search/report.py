@@ -7,6 +7,7 @@ from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.profiling import format_flops
 from eqnas.search.records import TrialLog, TrialRecord
+from eqnas.search.standings import standings
 
 
 def load_records(run_dir: Path) -> list[TrialRecord]:
@@ -27,19 +28,27 @@ def describe(arch_dict: dict | None) -> str:
 
 
 def report_table(records: list[TrialRecord], limit: int | None = None) -> str:
-    trained = [r for r in records if r.status != "rejected"]
-    trained.sort(key=lambda r: (r.status != "ok", -(r.metric or 0.0)))
-    rows = ["| rank | trial | status | FLOPs | params | metric | seconds | architecture |", "|---|---|---|---|---|---|---|---|"]
-    for rank, r in enumerate(trained[:limit] if limit else trained, start=1):
-        metric = f"{r.metric:.4f}" if r.metric is not None else "-"
+    """One row per candidate, in the search's ranking: the highest rung it reached (fidelity),
+    its score there (the mean over seeds where re-scored) and its score at each rung."""
+    ranked = standings(records)
+    multi = any(r.rung > 0 for r in records)
+    rows = ["| rank | trial | status | fidelity | FLOPs | params | metric | by rung | seconds | architecture |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for rank, s in enumerate(ranked[:limit] if limit else ranked, start=1):
+        r = s.record
+        metric = "-" if s.score is None else f"{s.score:.4f}" + (f" ({s.seeds} seeds)" if s.seeds > 1 else "")
+        by_rung = " / ".join("failed" if score is None else f"{score:.4f}" for score in s.scores) if multi else "-"
+        fidelity = f"{r.rung}: {r.fidelity}" if r.fidelity else "-"
         flops = format_flops(r.flops) if r.flops is not None else "-"
         status = f"stopped@{r.extra['stopped_epoch']}" if "stopped_epoch" in r.extra else r.status
-        rows.append(f"| {rank} | {r.trial} | {status} | {flops} | {r.params or '-'} | {metric} | {r.seconds:.1f} | {describe(r.arch)} |")
+        rows.append(f"| {rank} | {r.trial} | {status} | {fidelity} | {flops} | {r.params or '-'} | {metric} | "
+                    f"{by_rung} | {s.seconds:.1f} | {describe(r.arch)} |")
     rejected = sum(1 for r in records if r.status == "rejected")
-    failed = sum(1 for r in records if r.status == "failed")
+    failed = sum(s.score is None for s in ranked)
+    stopped = sum("stopped_epoch" in s.record.extra for s in ranked)
     rows.append("")
-    stopped = sum(1 for r in trained if "stopped_epoch" in r.extra)
-    rows.append(f"{len(trained)} trained ({failed} failed, {stopped} stopped early by the median rule: "
+    rows.append(f"{len(ranked)} trained ({failed} failed, {stopped} stopped early by the median rule: "
                 f"stopped@k = after epoch k), {rejected} rejected before training "
-                f"(FLOPs: fvcore, one multiply-add = one FLOP)")
+                f"(FLOPs: fvcore, one multiply-add = one FLOP; fidelity: rung: EPOCHSxIMAGES, ranked by "
+                f"rung reached, then metric)")
     return "\n".join(rows)

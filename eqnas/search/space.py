@@ -15,6 +15,8 @@ static networks from them.
       - {depth: [1, 2], width: [4, 8], kernel: [3, 5], stride: 1}
       - {depth: [1, 2], width: [8, 16], stride: 2, group: [C8, C4]}   # per-stage group (restriction)
     proxy: {data: fashion-mnist-rot, epochs: 1, subset: 2000, metric: accuracy}
+    # or, instead of epochs and subset, the rungs of a multi-fidelity search:
+    # proxy: {data: fashion-mnist-rot, rungs: "1x2000,2x6000,3x18000", eta: 3}
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ ARCH_KEYS = ("family", "group", "resolution", "in_channels", "num_classes", "nor
              "weight_standardization", "post_residual_norm", "block")
 STEM_KEYS = ("width", "kernel", "stride")
 STAGE_KEYS = ("depth", "width", "kernel", "stride", "block", "group")
-PROXY_KEYS = ("data", "data_root", "epochs", "subset", "metric", "batch_size", "lr", "optimizer", "seed")
+PROXY_KEYS = ("data", "data_root", "epochs", "subset", "metric", "batch_size", "lr", "optimizer", "seed", "rungs", "eta")
 METRICS = ("accuracy", "auc")
 TOP_KEYS = ("name", "description", "num_stages", "stem", "stages", "proxy", *ARCH_KEYS)
 
@@ -55,6 +57,10 @@ class Proxy:
     lr: float = 3e-3          # AdamW with a one-cycle schedule: fast progress in a short proxy
     optimizer: str = "adamw"
     seed: int = 0
+    # multi-fidelity (eqnas.search.fidelity): "1x2000,2x6000,3x18000" (EPOCHSxIMAGES per rung);
+    # None: rung 0 is epochs x subset and two more rungs follow (`default_rungs`)
+    rungs: str | None = None
+    eta: int = 3  # each rung promotes its best 1/eta
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,12 @@ def _proxy(data: Any, where: str) -> Proxy:
     if not isinstance(data, dict):
         raise EqnasError(f"{where}.proxy: expected a mapping")
     _known(data, PROXY_KEYS, f"{where}.proxy")
-    proxy = Proxy(**data)
+    if "rungs" in data:
+        if "epochs" in data or "subset" in data:
+            raise EqnasError(f"{where}.proxy: give either rungs or epochs and subset (they set rung 0), not both")
+        rungs = data["rungs"]
+        data = {**data, "rungs": ",".join(map(str, rungs)) if isinstance(rungs, list) else str(rungs)}
+    proxy = _rung_zero(Proxy(**data))
     if proxy.metric not in METRICS:
         raise EqnasError(f"{where}.proxy.metric: {proxy.metric!r} is not one of {', '.join(METRICS)}")
     if not isinstance(proxy.epochs, int) or proxy.epochs < 1:
@@ -222,4 +233,14 @@ def fit_to_data(space: SearchSpace) -> SearchSpace:
 def replace_proxy(space: SearchSpace, **overrides: Any) -> SearchSpace:
     """Options of `eqnas search` override the space file's proxy settings."""
     changes = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(space, proxy=dataclasses.replace(space.proxy, **changes))
+    return dataclasses.replace(space, proxy=_rung_zero(dataclasses.replace(space.proxy, **changes)))
+
+
+def _rung_zero(proxy: Proxy) -> Proxy:
+    """With rungs, the proxy's epochs and subset are rung 0's (what a lone proxy training does)."""
+    from eqnas.search.fidelity import parse_rungs
+
+    if not proxy.rungs:
+        return proxy
+    first = parse_rungs(proxy.rungs)[0]
+    return dataclasses.replace(proxy, epochs=first.epochs, subset=first.images)

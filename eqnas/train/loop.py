@@ -115,12 +115,16 @@ def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Modul
 
 
 def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path | None = None,
-          progress: bool = True, test: bool = True, on_epoch: EpochHook | None = None) -> TrainResult:
+          progress: bool = True, test: bool = True, on_epoch: EpochHook | None = None,
+          initial_state: dict[str, Any] | None = None) -> TrainResult:
     """Trains `arch` (adapted to the data, see `adapt_arch`) and returns the metrics and models;
     with `out_dir`, writes the files listed in `eqnas.train.record`. A KeyboardInterrupt keeps
     the best checkpoint, writes metrics with "interrupted": true, and is re-raised. `test=False`
     (search proxies, law sweeps) selects on validation and never touches the test split;
-    `on_epoch` (see `EpochHook`) lets a search stop a trial after any epoch."""
+    `on_epoch` (see `EpochHook`) lets a search stop a trial after any epoch; `initial_state` (a
+    state_dict of the adapted architecture) starts from trained weights instead of the seeded
+    initialisation (a search promotion continuing a shorter run; optimiser and schedule start
+    afresh)."""
     start = time.perf_counter()
     out_dir = None if out_dir is None else Path(out_dir)
     runtime = resolve_runtime(config.device, config.dp)
@@ -128,7 +132,10 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
     seed_everything(config.seed)
     # channels_last applies to the inputs only: eqnas filters are expanded from coefficients on
     # every call (and bases are rank 5), so there is no stored 4-d weight to convert
-    network = build(arch).to(runtime.device)
+    network = build(arch)
+    if initial_state is not None:
+        network.load_state_dict(initial_state)
+    network = network.to(runtime.device)
     ema = WeightEMA(network, config.ema_decay) if config.ema_decay > 0 else None  # before Opacus adds hooks
     train_set = take_subset(splits.train, config.subset, config.seed)
     criterion = make_criterion(splits.info.task, config.label_smoothing)

@@ -16,8 +16,12 @@ How it is measured
   3. Scorers, each with the CPU seconds it costs for the whole set: FLOPs and parameters (zero
      cost); the search proxy (validation accuracy after ``--fidelities``' first entry) with one
      seed and averaged over two; minus the proxy's training loss (SoTL, Ru et al. 2021: the sum
-     over its epochs of the mean training loss); each longer fidelity; successive halving over
-     the fidelities as rungs (the search's ranking: see ``eqnas.search.fidelity`` when present).
+     over its epochs of the mean training loss); each longer fidelity below the top one; and the
+     search's own ranking: successive halving over the fidelities as rungs
+     (``eqnas.search.fidelity.halve``, eta 3, promotions retrained at their rung, finalists
+     re-scored with 2 seeds), with the search-efficiency line: its winner's reference accuracy
+     against the reference's best, and its cost as a fraction of training every candidate once
+     with the reference recipe.
   4. Per scorer: Kendall tau and Spearman rho against the reference mean, tau within the
      reference's top third, and whether the reference's best is in the scorer's top 3
      (``eqnas.search.rank_stats``).
@@ -34,13 +38,12 @@ run resumes and trains nothing twice.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,7 @@ from eqnas.errors import EqnasError
 from eqnas.jsonlog import JsonLinesLog
 from eqnas.profiling import arch_flops, arch_params, parse_budget
 from eqnas.search import rank_stats
+from eqnas.search.fidelity import Rung, halve, mean_score, parse_rungs
 from eqnas.search.space import Sample, SearchSpace, load_space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,34 +65,11 @@ VAL_IMAGES = 2000  # the seeded validation subset every training selects its epo
 
 
 @dataclass(frozen=True)
-class Fidelity:
-    """epochs x training images (None: the whole training split)."""
-
-    epochs: int
-    images: int | None
-
-    @classmethod
-    def parse(cls, text: str) -> "Fidelity":
-        try:
-            epochs, images = text.lower().split("x")
-            fid = cls(int(epochs), None if images == "all" else int(images))
-        except ValueError:
-            raise EqnasError(f"bad fidelity {text!r}: use EPOCHSxIMAGES like 3x20000 or 4xall") from None
-        if fid.epochs < 1 or (fid.images is not None and fid.images < 1):
-            raise EqnasError(f"bad fidelity {text!r}: epochs and images must be at least 1")
-        return fid
-
-    @property
-    def label(self) -> str:
-        return f"{self.epochs}x{'all' if self.images is None else self.images}"
-
-
-@dataclass(frozen=True)
 class Run:
     """One training of one architecture."""
 
     key: str
-    fidelity: str  # Fidelity.label
+    fidelity: str  # Rung.label: epochs x training images
     seed: int
     reference: bool  # scored on the test split (the reference) or on the validation subset
     metric: float  # test accuracy (reference) or best validation accuracy
@@ -168,7 +149,7 @@ class Trainer:
             self._data[resolution] = Splits(train=full.train, val=val, test=full.test, info=full.info)
         return self._data[resolution]
 
-    def run(self, candidate: Candidate, fidelity: Fidelity, seed: int, reference: bool) -> Run:
+    def run(self, candidate: Candidate, fidelity: Rung, seed: int, reference: bool) -> Run:
         done = self.log.table().get((candidate.key, fidelity.label, seed, reference))
         if done is not None:
             return done
@@ -204,8 +185,7 @@ class Scored:
     cpu_s: float
 
 
-def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Fidelity],
-            successive_halving: Callable[[list[Candidate]], Scored] | None) -> list[Scored]:
+def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Rung], eta: int, finalist_seeds: int) -> list[Scored]:
     proxy = fidelities[0]
     first = [trainer.run(c, proxy, 0, False) for c in cands]
     second = [trainer.run(c, proxy, 1, False) for c in cands]
@@ -219,12 +199,39 @@ def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Fidelity]
         Scored(f"SoTL over proxy {proxy.label} (minus summed train loss)", [-sum(r.train_losses) for r in first],
                sum(r.cpu_s for r in first)),
     ]
-    for fidelity in fidelities[1:]:
+    for fidelity in fidelities[1:-1]:  # the top rung only for the search's finalists: it costs about a reference
         runs = [trainer.run(c, fidelity, 0, False) for c in cands]
         out.append(Scored(f"fidelity {fidelity.label}, seed 0", [r.metric for r in runs], sum(r.cpu_s for r in runs)))
-    if successive_halving is not None:
-        out.append(successive_halving(cands))
+    out.append(search_ranking(cands, trainer, fidelities, eta, finalist_seeds).scored)
     return out
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    scored: Scored  # the search's own ranking, as scores (higher is better), and its CPU seconds
+    winner: int  # index of the search's winner among the candidates
+
+
+def search_ranking(cands: list[Candidate], trainer: Trainer, rungs: list[Rung], eta: int,
+                   finalist_seeds: int) -> SearchOutcome:
+    """What `eqnas search` would rank these candidates by: successive halving over the rungs
+    (`eqnas.search.fidelity.halve`), each promotion trained from scratch at its rung (as
+    `--promotion retrain`), the finalists re-scored with `finalist_seeds` seeds and ranked by their
+    mean. A candidate's score is (highest rung reached, score there), flattened to one number."""
+    runs: list[Run] = []
+
+    def score(index: int, k: int) -> float:
+        seeds = range(finalist_seeds) if k == len(rungs) - 1 and len(rungs) > 1 else range(1)
+        done = [trainer.run(cands[index], rungs[k], seed, False) for seed in seeds]
+        runs.extend(done)
+        return mean_score([r.metric for r in done])
+
+    halving = halve(list(range(len(cands))), score, eta, len(rungs))
+    order = {c: position for position, c in enumerate(halving.ranking)}
+    flat = [float(len(cands) - order[i]) for i in range(len(cands))]
+    name = f"eqnas search's ranking: successive halving over {','.join(r.label for r in rungs)}, eta {eta}, " \
+           f"finalists x {finalist_seeds} seeds"
+    return SearchOutcome(Scored(name, flat, sum(r.cpu_s for r in runs)), halving.ranking[0])
 
 
 # ---------------------------------------------------------------- report
@@ -291,8 +298,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
     parser.add_argument("--reference", default="3x20000", help="reference recipe: EPOCHSxIMAGES")
     parser.add_argument("--reference-seeds", default="0,1", help="two or more seeds of the reference")
-    parser.add_argument("--fidelities", default="1x2000,2x6000",
-                        help="proxy first, then longer fidelities (also the rungs of successive halving)")
+    parser.add_argument("--fidelities", default="1x2000,2x6000,3x18000",
+                        help="proxy first, then longer fidelities: also the rungs of successive halving "
+                             "(eqnas search's default rungs)")
+    parser.add_argument("--eta", type=int, default=3, help="successive halving promotes the best 1/eta")
+    parser.add_argument("--finalist-seeds", type=int, default=2, help="seeds of the finalists at the top rung")
     parser.add_argument("--only", choices=("reference", "all"), default="all",
                         help="reference: train the reference only (the expensive part), then stop")
     parser.add_argument("--records", type=Path, default=None, help="JSON-lines records (default runs/rank_fidelity/<space>.jsonl)")
@@ -309,9 +319,9 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     space = load_space(args.space)
     budget = parse_budget(args.flops)
-    reference = Fidelity.parse(args.reference)
+    reference = parse_rungs(args.reference)[0]
     ref_seeds = [int(s) for s in args.reference_seeds.split(",")]
-    fidelities = [Fidelity.parse(f) for f in args.fidelities.split(",")]
+    fidelities = list(parse_rungs(args.fidelities))
     if args.count < 3 or len(ref_seeds) < 2:
         raise EqnasError("use --count >= 3 and at least two --reference-seeds")
     log = RunLog(args.records or ROOT / "runs" / "rank_fidelity" / f"{space.name}.jsonl")
@@ -333,7 +343,16 @@ def run(args: argparse.Namespace) -> None:
           f"{ceiling.tau:.2f} ({ref_cpu:.0f} CPU s for all reference trainings)")
     if args.only == "reference":
         return
-    rows = [evaluate_scorer(s, ref_mean) for s in scorers(cands, trainer, fidelities, None)]
+    scored = scorers(cands, trainer, fidelities, args.eta, args.finalist_seeds)
+    rows = [evaluate_scorer(s, ref_mean) for s in scored]
+    outcome = search_ranking(cands, trainer, fidelities, args.eta, args.finalist_seeds)  # recorded: no training
+    exhaustive = sum(r.cpu_s for r in by_seed[0])
+    gap = max(ref_mean) - ref_mean[outcome.winner]
+    print(f"\nsearch efficiency against the reference: the search's winner scores {ref_mean[outcome.winner]:.4f} "
+          f"(reference best {max(ref_mean):.4f}, gap {gap * 100:.1f} points, reference seed-to-seed median "
+          f"|difference| {statistics.median(spread) * 100:.1f} points); the search cost "
+          f"{outcome.scored.cpu_s:.0f} CPU s = {outcome.scored.cpu_s / exhaustive:.2f} of training every candidate "
+          f"with the reference recipe once ({exhaustive:.0f} CPU s)")
     print()
     print(markdown(rows, ceiling))
     print(f"\n{len(cands)} architectures (keys, FLOPs, reference mean):")

@@ -67,10 +67,10 @@ class Supernet(nn.Module):
         EqnasError names a value outside this supernet."""
         if isinstance(subnet, (str, Path)):
             subnet = Arch.load(subnet)
-        if isinstance(subnet, Arch):
-            sample_of(self.space, subnet)
-            return subnet
-        return self.space.to_arch(subnet)
+        arch = subnet if isinstance(subnet, Arch) else self.space.to_arch(subnet)
+        if arch not in self._templates:
+            sample_of(self.space, arch)  # checked once: a kept template is a checked one
+        return arch
 
     def largest(self) -> Arch:
         return self.space.to_arch(extreme(self.space, largest=True))
@@ -110,10 +110,11 @@ class Supernet(nn.Module):
         """The subnet's static network (eqnas.build of its architecture, in train mode) holding
         copies of the supernet's tensors: same logits as this supernet's forward of the subnet."""
         arch = self.arch(subnet)
+        state = self.subnet_state(arch)
         with torch.random.fork_rng(devices=[]):
             net = build(arch).to(self._device())
         with torch.no_grad():
-            net.load_state_dict({name: t.detach().clone() for name, t in self.subnet_state(arch).items()})
+            net.load_state_dict({name: tensor.detach().clone() for name, tensor in state.items()})
         return net
 
     def view(self, subnet: Subnet) -> "SubnetView":

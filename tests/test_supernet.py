@@ -182,3 +182,30 @@ def test_kernel_modes_store_what_they_say():
     assert not any("kernel_map" in key for key in separate.weights)
     with pytest.raises(EqnasError, match="unknown kernel mode 'crop'"):
         Supernet(space, kernels="crop")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "spaces").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_space_has_supernets_whose_subnets_extract_exactly(path):
+    """Full-size shipped spaces (one random outer choice each): the smallest and a random subnet
+    of the real supernet reproduce its forward."""
+    space = load_space(path)
+    rng = random.Random(path.stem)
+    supernet = Supernet(space, rng.choice(outer_choices(space))).eval()
+    for arch in (supernet.smallest(), supernet.random(rng)):
+        x = torch.randn(1, arch.in_channels, arch.resolution, arch.resolution)
+        with torch.no_grad():
+            assert relative_error(supernet(x, arch), supernet.extract(arch).eval()(x)) <= EXACT
+
+
+def test_training_forwards_update_the_shared_running_statistics_of_their_fields():
+    supernet = Supernet(tiny("c4"))
+    arch = supernet.smallest()
+    key = "stem:1:bn:running_mean"
+    before = supernet.tensor(key).clone()
+    fields = supernet.extract(arch).features[0][1].bn.running_mean.numel()
+    with torch.no_grad():
+        supernet.train()(torch.rand(4, 1, 13, 13), arch)
+    after = supernet.tensor(key)
+    assert not torch.equal(after[:fields], before[:fields])
+    assert torch.equal(after[fields:], before[fields:])
+    assert supernet.tensor("stem:1:bn:num_batches_tracked").item() == 1

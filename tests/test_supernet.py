@@ -209,3 +209,27 @@ def test_training_forwards_update_the_shared_running_statistics_of_their_fields(
     assert not torch.equal(after[:fields], before[:fields])
     assert torch.equal(after[fields:], before[fields:])
     assert supernet.tensor("stem:1:bn:num_batches_tracked").item() == 1
+
+
+def test_training_a_subnet_through_the_supernet_is_training_its_static_network():
+    """Oracle: Adam steps on the supernet's store through a subnet move that subnet's weights
+    exactly as the same steps on its extracted static network (separate kernels: the same
+    parametrisation), so every parameter of the subnet is trained through the store."""
+    torch.manual_seed(0)
+    supernet = Supernet(tiny("c4"), kernels="separate")
+    arch = supernet.random(random.Random(7))
+    static = supernet.extract(arch)
+    state = supernet.subnet_state(arch)
+    assert {name for name, tensor in state.items() if tensor.requires_grad} == dict(static.named_parameters()).keys()
+    optimizers = [torch.optim.Adam(supernet.parameters(), lr=1e-2), torch.optim.Adam(static.parameters(), lr=1e-2)]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x = torch.randn(8, 1, 13, 13, generator=generator)
+        targets = torch.randint(0, 10, (8,), generator=generator)
+        for optimizer, forward in zip(optimizers, (lambda x: supernet(x, arch), static)):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(forward(x), targets).backward()
+            optimizer.step()
+    trained = supernet.subnet_state(arch)
+    for name, tensor in static.state_dict().items():
+        assert torch.allclose(trained[name].detach().float(), tensor.float(), atol=1e-5), name

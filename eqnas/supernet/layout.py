@@ -134,7 +134,7 @@ def collect(net: EquivariantNet) -> tuple[Tensors, set[str], Convs]:
     for _, path, module, rule in layers(net):
         found = rule.entries(module, path, net.arch)
         entries.update(found)
-        trainable.update(key for key, tensor in found.items() if isinstance(tensor, nn.Parameter))
+        trainable.update(key for key, tensor in found.items() if tensor.requires_grad)  # from a parameter
         if isinstance(module, EquivariantConv2d):
             convs.setdefault(path, {})[module.kernel] = module
     return entries, trainable, convs

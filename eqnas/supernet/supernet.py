@@ -126,7 +126,6 @@ class Supernet(nn.Module):
             # built off the global random stream, so caching never changes a training's randomness
             with torch.random.fork_rng(devices=[]):
                 net = build(arch).to(self._device())
-            net.requires_grad_(False)  # its own tensors are never used: the store's replace them
             self._templates[arch] = net
             while len(self._templates) > TEMPLATES_KEPT:
                 self._templates.popitem(last=False)

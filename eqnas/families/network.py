@@ -22,10 +22,14 @@ StageBuilder = Callable[[FieldType, Stage, LayerOptions], tuple[list[nn.Module],
 
 
 class EquivariantNet(nn.Module):
-    def __init__(self, arch: Arch, features: nn.Sequential, out_type: FieldType) -> None:
+    def __init__(self, arch: Arch, features: nn.Sequential, out_type: FieldType,
+                 stage_spans: tuple[tuple[int, int], ...] = ()) -> None:
         super().__init__()
         self.arch = arch
         self.features = features
+        # (index in `features` of a stage's first layer, its number of layers), one per stage: a
+        # supernet maps the layers of a shallower subnet onto its own by these
+        self.stage_spans = stage_spans
         self.pool = InvariantPool(out_type, arch.head)
         self.classifier = nn.Linear(self.pool.features, arch.num_classes)
         # Small logits at initialisation: the first loss is about log(classes), whatever the depth
@@ -72,8 +76,10 @@ def assemble(arch: Arch, stage_layers: StageBuilder) -> EquivariantNet:
     stem = ConvNormAct(input_type(arch), arch.stem.width, arch.stem.kernel, arch.stem.stride, options)
     layers: list[nn.Module] = [stem]
     current = stem.out_type
+    spans = []
     for stage, group in zip(arch.stages, arch.stage_groups()):
         current = restrict_if_needed(layers, current, group)
         new_layers, current = stage_layers(current, stage, options)
+        spans.append((len(layers), len(new_layers)))
         layers.extend(new_layers)
-    return EquivariantNet(arch, nn.Sequential(*layers), current)
+    return EquivariantNet(arch, nn.Sequential(*layers), current, tuple(spans))

@@ -22,7 +22,11 @@ FORMAT = 1
 def save_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], arch: Arch, **info: Any) -> Path:
     """Writes atomically (temporary file, then rename), so an interrupt never leaves half a file.
     `info` (epoch, which weights, ...) must be JSON-like."""
-    payload = {"format": FORMAT, "arch": arch.to_dict(), "state_dict": state_dict, **info}
+    return save_atomically(path, {"format": FORMAT, "arch": arch.to_dict(), "state_dict": state_dict, **info})
+
+
+def save_atomically(path: Path, payload: dict[str, Any]) -> Path:
+    """torch.save through a temporary file and a rename: a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)

@@ -51,7 +51,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-STREAMS = {"loader": 1, "augment": 2, "noise": 3, "subset": 4}
+STREAMS = {"loader": 1, "augment": 2, "noise": 3, "subset": 4, "calibration": 5}
 
 
 def generator(seed: int, stream: str, device: torch.device | str = "cpu") -> torch.Generator:

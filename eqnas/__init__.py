@@ -11,7 +11,7 @@ lazy_module(__name__, {
     "Stage": "eqnas.arch:Stage",
     "Stem": "eqnas.arch:Stem",
     "build": "eqnas.build:build",
-    "load": "eqnas.build:load",
+    "load": "eqnas.loading:load",
     "export": "eqnas.nn:export",
 })
 

@@ -15,16 +15,10 @@ def build(arch: Arch) -> nn.Module:
     return get_family(arch.family)(arch)
 
 
-def load(path: str | Path, subnet: Arch | dict | str | Path | None = None) -> nn.Module:
-    """`eqnas.load("best.json")`: the module an architecture file describes (untrained), or, for
-    a checkpoint folder/file written by `eqnas retrain`, the trained module.
-    `eqnas.load(run_dir, subnet="best.json")`: that subnet (an architecture file, Arch or sample)
-    with the weights of the supernet trained in `run_dir` (eqnas.supernet.record.load_subnet)."""
+def load(path: str | Path) -> nn.Module:
+    """The module an architecture file describes (untrained), or, for a checkpoint folder/file
+    written by `eqnas retrain`, the trained module."""
     path = Path(path)
-    if subnet is not None:
-        from eqnas.supernet.record import load_subnet
-
-        return load_subnet(path, subnet)
     if path.suffix == ".json":
         return build(Arch.load(path))
     return load_trained(path)

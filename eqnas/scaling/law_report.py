@@ -21,10 +21,9 @@ from eqnas.scaling.law_sweep import (
     FLOP_CONVENTION,
     TRAIN_FLOPS_PER_FORWARD,
     PointRecord,
-    SplitCache,
     SweepConfig,
     TrainFn,
-    run_sweep,
+    run_sweeps,
     train_metrics,
 )
 from eqnas.search.space import SearchSpace
@@ -218,12 +217,9 @@ def _num(value: float | None, spec: str) -> str:
 def run_laws(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path, budgets: Sequence[float] = (),
              fit_config: FitConfig = FitConfig(), echo: Callable[[str], None] = print,
              train_fn: TrainFn = train_metrics) -> list[FamilyFit]:
-    """`eqnas laws`: sweep each space into out_dir/<space name>, fit, and write the report."""
-    names = [space.name for space in spaces]
-    if len(set(names)) != len(names):
-        raise EqnasError(f"spaces must have distinct names (each gets its own folder), got {names}")
-    cache = SplitCache()
-    records = {s.name: run_sweep(s, config, out_dir / s.name, echo, train_fn, cache) for s in spaces}
+    """`eqnas laws`: sweep each family (a space, or a space per group) into out_dir/<family name>,
+    fit, and write the report."""
+    records = run_sweeps(spaces, config, out_dir, echo, train_fn)
     families = [fit_family(name, recs, fit_config) for name, recs in records.items()]
     chosen = default_budgets(families, budgets)
     for family in families:

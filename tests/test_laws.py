@@ -24,7 +24,7 @@ from eqnas.search.space import parse_space
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_FIT = FitConfig(n_boot=20)
-LAW = dict(E=0.4, A=3.0, B=4.0, alpha=0.5, beta=0.6)  # every point below chance (ln 6 on synthetic)
+LAW = dict(E=0.4, A=3.0, B=3.0, alpha=0.5, beta=0.6)  # every point below chance (ln 6 on synthetic)
 TWO_EPOCHS = PointRecipe.fixed_epochs(2)
 
 
@@ -58,7 +58,7 @@ class LawTrainer:
         self.configs.append(config)
         if (n, config.subset) in self.fail_on:
             raise RuntimeError("CUDA out of memory (simulated)")
-        d = config.epochs * config.subset
+        d = config.subset  # the law's D: training images
         loss = LAW["E"] + LAW["A"] / n ** LAW["alpha"] + LAW["B"] / d ** LAW["beta"]
         privacy = {"epsilon": config.epsilon * 0.97} if config.dp else None
         return {"best_val": {"loss": loss, "acc": 0.5, "auc": 0.5}, "privacy": privacy, "epochs": config.epochs}

@@ -23,7 +23,7 @@ class PointRecipe:
 
     ref_flops: float = 2e6  # forward FLOPs of the model that trains at the proxy's learning rate
     lr_power: float = 0.5
-    min_samples: int = 36_000  # training samples each point sees at least (before early stopping) ...
+    min_samples: int = 20_000  # training samples each point sees at least (before early stopping) ...
     min_epochs: int = 2
     max_epochs: int = 12  # ... within these epoch bounds
     patience: int = 2  # epochs without a lower validation loss before stopping; 0: never stop early

@@ -47,12 +47,12 @@ class FamilyFit:
 
     @property
     def ok(self) -> list[PointRecord]:
-        return sorted((r for r in self.records if r.status == "ok"), key=lambda r: (r.params, r.samples_seen))
+        return sorted((r for r in self.records if r.status == "ok"), key=lambda r: (r.params, r.data_size))
 
     def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(N, D, loss) of the finished points."""
         ok = self.ok
-        return (np.array([r.params for r in ok], float), np.array([r.samples_seen for r in ok], float),
+        return (np.array([r.params for r in ok], float), np.array([r.data_size for r in ok], float),
                 np.array([r.loss for r in ok], float))
 
 
@@ -125,7 +125,7 @@ def write_family(family: FamilyFit, budgets: np.ndarray, out_dir: Path) -> list[
     best, why = optima(family, budgets)
     data = {
         "family": family.name, "law": family.law.to_dict(), "form": "L(N, D) = E + A / N^alpha + B / D^beta",
-        "N": "trainable parameters", "D": "training samples seen (epochs x subset)",
+        "N": "trainable parameters", "D": "training images (subset), each point trained to its lowest validation loss",
         "loss": "validation cross-entropy of the best epoch",
         "flop_model": None if family.flop_model is None else family.flop_model.to_dict(),
         "flop_convention": FLOP_CONVENTION, "optima": [o.to_dict() for o in best], "no_optima": why,
@@ -160,7 +160,7 @@ def write_report(families: Sequence[FamilyFit], budgets: np.ndarray, out_dir: Pa
 def report_markdown(families: Sequence[FamilyFit], budgets: np.ndarray) -> str:
     """The fits with their intervals, the optima at each budget, and every observation."""
     lines = ["# Scaling laws", "", "L(N, D) = E + A / N^alpha + B / D^beta; N = trainable parameters, "
-             "D = training samples seen (epochs x subset), L = validation cross-entropy of the best epoch.",
+             "D = training images (subset), L = lowest validation cross-entropy.",
              f"Compute: {FLOP_CONVENTION}.", "", "## Fits", "",
              "| family | points (ok / failed) | E | A | B | alpha | beta | Huber |", "|---" * 8 + "|"]
     for f in families:
@@ -177,11 +177,11 @@ def report_markdown(families: Sequence[FamilyFit], budgets: np.ndarray) -> str:
     lines += _optima_table(families, budgets)
     for f in families:
         lines += ["", f"## Observations: {f.name}", "",
-                  "| N | D | subset | train FLOPs | loss | predicted | acc | epsilon | seconds | status |",
+                  "| N | D | samples seen | train FLOPs | loss | predicted | acc | epsilon | seconds | status |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in sorted(f.records, key=lambda r: (r.params, r.samples_seen)):
-            predicted = None if f.law is None or r.loss is None else float(f.law.predict(r.params, r.samples_seen))
-            cells = [r.params, r.samples_seen, r.subset, f"{r.train_flops:.3g}", _num(r.loss, ".4f"),
+        for r in sorted(f.records, key=lambda r: (r.params, r.data_size)):
+            predicted = None if f.law is None or r.loss is None else float(f.law.predict(r.params, r.data_size))
+            cells = [r.params, r.data_size, r.samples_seen, f"{r.train_flops:.3g}", _num(r.loss, ".4f"),
                      _num(predicted, ".4f"), _num(r.acc, ".3f"), _num(r.epsilon, ".2f"), f"{r.seconds:.1f}",
                      r.status + (f": {r.error[:80]}" if r.error else "")]
             lines.append("| " + " | ".join(map(str, cells)) + " |")

@@ -89,6 +89,12 @@ class PointRecord:
     attempts: int = 1  # 2: the first attempt diverged and was retried at a lower learning rate
     diverged: bool = False  # failed by diverging twice: a rerun would repeat it, so resume skips it
 
+    @property
+    def data_size(self) -> int:
+        """The law's D: training images. Each point trains until its validation loss stops falling
+        (epochs by the recipe's rule), so the images, not the epochs, bound what it learns."""
+        return self.subset
+
 
 class PointLog(JsonLinesLog[PointRecord]):
     """`points.jsonl` of one family: appended and flushed per point, so an interrupt keeps them."""
@@ -181,45 +187,61 @@ class SweepPlan:
 def plan_sweeps(spaces: Sequence[SearchSpace], config: SweepConfig, cache: SplitCache) -> list[SweepPlan]:
     """Every family's plan. Sizes are picked by N in each space's own group; under config.groups
     the same networks are rebuilt for each group at equal channels (so equal FLOPs) and trained
-    at the same learning rate."""
-    from eqnas.data.registry import dataset_info
+    at the same learning rate. Bad groups are refused before any data is loaded."""
     from eqnas.profiling import arch_flops
-    from eqnas.train.adapt import adapt_arch
 
     plans = []
     for space in spaces:
-        proxy = space.proxy
-        train_config = sweep_train_config(proxy, config)
-        infos: dict[int, DatasetInfo] = {}  # by resolution: an npz file is opened once, not per candidate
-
-        def adapt(arch: Arch) -> Arch:
-            if arch.resolution not in infos:
-                infos[arch.resolution] = dataset_info(proxy.data, proxy.data_root, resolution=arch.resolution)
-            return adapt_arch(arch, infos[arch.resolution], train_config)[0]
-
-        table = size_table(space, candidate_samples(space, config.candidate_limit, proxy.seed), adapt)
-        picked = [table[i] for i in pick_sizes([c.params for c in table], config.sizes)]
-        available = len(cache.get(proxy, picked[0].arch.resolution).train)
-        total = config.max_train or proxy.subset or available
-        if total > available:
-            raise EqnasError(f"{total} training images asked for (--max-train, else the proxy subset), but "
-                             f"{proxy.data!r} has {available} outside the validation split")
-        subsets = subset_sizes(config.fractions, total)
-        flops = tuple(arch_flops(c.arch) for c in picked)
-        lrs = tuple(config.recipe.lr(proxy.lr, f) for f in flops)
-        if not config.groups:
-            plans.append(SweepPlan(space.name, picked[0].arch.group, proxy, tuple(picked), flops, lrs, subsets, total))
-            continue
-        check_single_group(space.name, space.choices["group"])
-        for group in config.groups:
-            rebuilt = [regroup(c.arch, group) for c in picked]
-            candidates = tuple(Candidate(c.sample, arch, arch_params(arch)) for c, arch in zip(picked, rebuilt))
-            plans.append(SweepPlan(f"{space.name}-{group}", group.name, proxy, candidates,
-                                   tuple(arch_flops(arch) for arch in rebuilt), lrs, subsets, total))
+        if config.groups:
+            check_single_group(space.name, space.choices["group"])
+        picked = picked_sizes(space, config)
+        families = {space.name: picked}
+        if config.groups:
+            families = {f"{space.name}-{group}": [_regrouped(c, group) for c in picked] for group in config.groups}
+        subsets, total = _subsets(space.proxy, picked[0].arch.resolution, config, cache)
+        reference = tuple(arch_flops(c.arch) for c in picked)
+        lrs = tuple(config.recipe.lr(space.proxy.lr, f) for f in reference)
+        for name, candidates in families.items():
+            flops = reference if candidates is picked else tuple(arch_flops(c.arch) for c in candidates)
+            plans.append(SweepPlan(name, candidates[0].arch.group, space.proxy, tuple(candidates), flops, lrs,
+                                   subsets, total))
     names = [plan.name for plan in plans]
     if len(set(names)) != len(names):
         raise EqnasError(f"spaces must have distinct names (each gets its own folder), got {names}")
     return plans
+
+
+def picked_sizes(space: SearchSpace, config: SweepConfig) -> list[Candidate]:
+    """The networks of the chosen sizes (config.sizes), adapted to the data, smallest first."""
+    from eqnas.data.registry import dataset_info
+    from eqnas.train.adapt import adapt_arch
+
+    proxy = space.proxy
+    train_config = sweep_train_config(proxy, config)
+    infos: dict[int, DatasetInfo] = {}  # by resolution: an npz file is opened once, not per candidate
+
+    def adapt(arch: Arch) -> Arch:
+        if arch.resolution not in infos:
+            infos[arch.resolution] = dataset_info(proxy.data, proxy.data_root, resolution=arch.resolution)
+        return adapt_arch(arch, infos[arch.resolution], train_config)[0]
+
+    table = size_table(space, candidate_samples(space, config.candidate_limit, proxy.seed), adapt)
+    return [table[i] for i in pick_sizes([c.params for c in table], config.sizes)]
+
+
+def _regrouped(candidate: Candidate, group: Group) -> Candidate:
+    arch = regroup(candidate.arch, group)
+    return Candidate(candidate.sample, arch, arch_params(arch))
+
+
+def _subsets(proxy: Proxy, resolution: int, config: SweepConfig, cache: SplitCache) -> tuple[tuple[int, ...], int]:
+    """(training images per data fraction, images at fraction 1)."""
+    available = len(cache.get(proxy, resolution).train)
+    total = config.max_train or proxy.subset or available
+    if total > available:
+        raise EqnasError(f"{total} training images asked for (--max-train, else the proxy subset), but "
+                         f"{proxy.data!r} has {available} outside the validation split")
+    return subset_sizes(config.fractions, total), total
 
 
 def run_sweeps(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path,

@@ -18,6 +18,7 @@ from eqnas.profiling import arch_flops
 from eqnas.scaling.law_fit import FitConfig
 from eqnas.scaling.law_report import fit_problem, run_laws
 from eqnas.scaling.law_sizes import candidate_samples, parse_fractions, parse_sizes, pick_sizes, subset_sizes
+from eqnas.scaling.law_groups import parse_groups
 from eqnas.scaling.law_recipe import PointRecipe
 from eqnas.scaling.law_sweep import PointLog, SweepConfig, run_sweeps, train_metrics
 from eqnas.search.space import parse_space
@@ -265,6 +266,74 @@ def test_real_training_on_synthetic_too_few_sizes_then_extended_to_a_fit(tmp_pat
     assert (tmp_path / "tiny_plain" / "iso_flops.png").exists() == has_frontier
 
 
+class Scripted(LawTrainer):
+    """LawTrainer whose losses for chosen points follow a script, one loss per attempt."""
+
+    def __init__(self, script: dict[tuple[int, int], list[float]]):
+        super().__init__()
+        self.script = {point: list(losses) for point, losses in script.items()}
+
+    def __call__(self, arch, splits, config, on_epoch):
+        result = super().__call__(arch, splits, config, on_epoch)
+        losses = self.script.get(self.calls[-1])
+        return {**result, "best_val": {**result["best_val"], "loss": losses.pop(0)}} if losses else result
+
+
+def test_a_diverged_run_is_retried_once_then_recorded_failed_and_never_fitted(tmp_path):
+    config = SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0))
+    probe = LawTrainer()
+    run_sweeps([tiny_space()], config, tmp_path / "probe", echo=lambda _: None, train_fn=probe)
+    lost, rescued = probe.calls[0], probe.calls[4]
+    trainer = Scripted({lost: [float("nan"), 2.5], rescued: [1.8, 0.9]})  # chance: ln 6 = 1.792
+    lines: list[str] = []
+    families = run_laws([tiny_space()], config, tmp_path, fit_config=FAST_FIT, echo=lines.append, train_fn=trainer)
+    assert len(trainer.calls) == 9 + 2
+    first_lr = trainer.configs[0].lr
+    retries = [c.lr for call, c in zip(trainer.calls, trainer.configs) if call == lost]
+    assert retries == [first_lr, float(f"{first_lr * 0.3:.3g}")]
+    records = {(r.params, r.subset): r for r in families[0].records}
+    failed = records[lost]
+    assert (failed.status, failed.diverged, failed.attempts, failed.loss) == ("failed", True, 2, None)
+    assert "diverged at lr" in failed.error and "best validation loss 2.5 (chance 1.7918)" in failed.error
+    assert (records[rescued].status, records[rescued].attempts, records[rescued].loss) == ("ok", 2, 0.9)
+    assert any("FAILED" in line and f"N={lost[0]}" in line for line in lines)
+    assert any("(retried)" in line and "loss 0.9000" in line for line in lines)
+    N, D, loss = families[0].columns()  # the fit's input
+    assert len(N) == families[0].law.n_points == 8 and lost not in set(zip(N.tolist(), D.tolist()))
+    assert (loss < math.log(6)).all() and 0.9 in loss.tolist()
+    again = LawTrainer()
+    run_sweeps([tiny_space()], config, tmp_path, echo=lambda _: None, train_fn=again)
+    assert again.calls == []  # a point that diverged twice would diverge again: not retrained
+
+
+def test_groups_sweep_one_law_each_at_matched_flops_and_resume_trains_nothing_twice(tmp_path):
+    space = tiny_space("tiny_c4", "C4")
+    config = SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0), groups=parse_groups("trivial,C2,C4"))
+    first = LawTrainer(interrupt_at=14)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweeps([space], config, tmp_path, echo=lambda _: None, train_fn=first)
+    rest = LawTrainer()
+    families = run_laws([space], config, tmp_path, fit_config=FAST_FIT, echo=lambda _: None, train_fn=rest)
+    assert len(first.calls) + len(rest.calls) == 27 and not set(first.calls) & set(rest.calls)
+    assert [f.name for f in families] == ["tiny_c4-trivial", "tiny_c4-C2", "tiny_c4-C4"]
+    by_group = {}
+    for family in families:
+        records = sorted(family.records, key=lambda r: (r.flops_per_sample, r.subset))
+        assert {r.group for r in records} == {family.name.split("-")[1]} and family.law is not None
+        by_group[family.name] = records
+    for trivial, c2, c4 in zip(*by_group.values()):
+        assert trivial.subset == c2.subset == c4.subset and trivial.lr == c2.lr == c4.lr
+        flops = [r.flops_per_sample for r in (trivial, c2, c4)]
+        assert max(flops) / min(flops) - 1 < 0.05  # tiny nets: the head's share is larger than in real sizes
+        assert trivial.params > c2.params > c4.params  # same channels, fewer coefficients for larger groups
+    settings = json.loads((tmp_path / "tiny_c4-C2" / "sweep.json").read_text())
+    assert settings["recipe"]["group"] == "C2" and settings["epochs"] == [12, 12, 12]
+    assert (tmp_path / "tiny_c4-C2" / "fit.json").exists()
+    third = LawTrainer()
+    run_sweeps([space], config, tmp_path, echo=lambda _: None, train_fn=third)
+    assert third.calls == []
+
+
 # --- the CLI ------------------------------------------------------------------------------
 
 
@@ -272,10 +341,15 @@ def test_real_training_on_synthetic_too_few_sizes_then_extended_to_a_fit(tmp_pat
     (["--data-fractions", "0,1"], "0 is not in (0, 1]"),
     (["--sizes", "2e4,abc"], "'abc' is not a number"),
     (["--epsilon", "2"], "--epsilon 2 applies only to DP-SGD"),
+    (["--groups", "trivial,C7x"], "--groups 'trivial,C7x': unknown group 'C7x'"),
+    (["--groups", "trivial,D16"], "group D16 is not valid for 'tiny_c8_laws sample': the stem has 16 channels"),
+    (["--space", "spaces/d8_restricted_resnet.yaml", "--groups", "C8"], "stages restrict the group"),
+    (["--space", "spaces/group_resnet.yaml", "--groups", "C8"], "space 'group_resnet' searches its group"),
 ])
 def test_cli_bad_values_exit_2_with_one_line(tmp_path, args, needle):
+    space = [] if "--space" in args else ["--space", str(ROOT / "spaces/tiny_c8_laws.yaml")]
     result = subprocess.run(
-        [sys.executable, "-m", "eqnas", "laws", "--space", str(ROOT / "spaces/tiny_c8_laws.yaml"), *args,
+        [sys.executable, "-m", "eqnas", "laws", *space, *args,
          "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -37,9 +37,7 @@ def regroup(arch: Arch, group: Group) -> Arch:
     """`arch` built for `group` with the same channels in every layer (see the module docstring)."""
     source = arch.base_group
     if any(stage.group is not None for stage in arch.stages):
-        raise EqnasError(f"group {group} is not valid for {arch.name or arch.family!r}: its stages restrict "
-                         "the group (a group schedule), so one group cannot be swapped in; use a space "
-                         "without per-stage groups")
+        raise EqnasError(_RESTRICTED.format(what=repr(arch.name or arch.family)))
 
     def fields(width: int, where: str) -> int:
         channels = width * source.order
@@ -55,8 +53,15 @@ def regroup(arch: Arch, group: Group) -> Arch:
     return arch.replace(group=group.name, stem=stem, stages=stages)
 
 
-def check_single_group(space_name: str, groups: tuple) -> None:
-    """--groups rebuilds one family for each group, so the space must not search its group."""
-    if len(groups) > 1:
-        raise EqnasError(f"space {space_name!r} searches its group over {', '.join(map(str, groups))}; "
+def check_regroupable(space_name: str, choices: dict[str, tuple]) -> None:
+    """--groups rebuilds one family for each group, so the space must fix one group for the whole
+    network: no choice of group, no per-stage groups (checked before any network is built)."""
+    if len(choices["group"]) > 1:
+        raise EqnasError(f"space {space_name!r} searches its group over {', '.join(map(str, choices['group']))}; "
                          "--groups needs a space with one fixed group")
+    if any(label.startswith("stages.") and label.endswith(".group") for label in choices):
+        raise EqnasError(_RESTRICTED.format(what=f"space {space_name!r}"))
+
+
+_RESTRICTED = ("--groups is not valid for {what}: its stages restrict the group (a group schedule), so one "
+               "group cannot be swapped in; use a space without per-stage groups")

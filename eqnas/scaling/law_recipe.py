@@ -58,8 +58,8 @@ class PointRecipe:
 
 
 def chance_loss(num_classes: int, task: str) -> float:
-    """Cross-entropy of predicting the prior uniformly: ln C for C classes; ln 2 per label for
-    binary and multi-label tasks (mean binary cross-entropy at p = 1/2)."""
+    """Cross-entropy of a uniform guess: ln C for C classes; ln 2 for multi-label tasks (mean
+    binary cross-entropy at p = 1/2)."""
     return math.log(num_classes) if task == "multiclass" else math.log(2)
 
 

@@ -26,7 +26,7 @@ from eqnas.groups import Group
 from eqnas.jsonlog import JsonLinesLog
 from eqnas.profiling import arch_params
 from eqnas.search.space import Proxy, Sample, SearchSpace
-from eqnas.scaling.law_groups import check_single_group, regroup
+from eqnas.scaling.law_groups import check_regroupable, regroup
 from eqnas.scaling.law_recipe import Patience, PointRecipe, chance_loss, diverged
 from eqnas.scaling.law_sizes import CANDIDATE_LIMIT, candidate_samples, pick_sizes, subset_sizes
 from eqnas.train.config import TrainConfig
@@ -193,7 +193,7 @@ def plan_sweeps(spaces: Sequence[SearchSpace], config: SweepConfig, cache: Split
     plans = []
     for space in spaces:
         if config.groups:
-            check_single_group(space.name, space.choices["group"])
+            check_regroupable(space.name, space.choices)
         picked = picked_sizes(space, config)
         families = {space.name: picked}
         if config.groups:
@@ -308,9 +308,9 @@ def _check_recipe(path: Path, recipe: dict[str, Any]) -> None:
 
 def _train_point(key: str, group: str, candidate: Candidate, flops: int, subset: int, base: TrainConfig,
                  rule: PointRecipe, chance: float, splits: Splits, train_fn: TrainFn) -> PointRecord:
-    """Trains one point at base.lr for the rule's epochs; a run that diverges (no finite loss below `chance`) is retried
-    once at a lower learning rate, and any failure (exception, second divergence) becomes a failed
-    record, which no fit reads."""
+    """Trains one point at base.lr for the rule's epochs. A run that diverges (no finite loss below
+    `chance`) is retried once at a lower learning rate; any failure (exception, second divergence)
+    becomes a failed record, which no fit reads."""
     epochs, first = rule.epochs(subset), base.lr
     started = time.perf_counter()
     loss = acc = epsilon = trained = None

@@ -341,6 +341,7 @@ def test_groups_sweep_one_law_each_at_matched_flops_and_resume_trains_nothing_tw
     (["--data-fractions", "0,1"], "0 is not in (0, 1]"),
     (["--sizes", "2e4,abc"], "'abc' is not a number"),
     (["--epsilon", "2"], "--epsilon 2 applies only to DP-SGD"),
+    (["--epochs", "2", "--max-epochs", "5"], "--epochs 2 trains every point that long"),
     (["--groups", "trivial,C7x"], "--groups 'trivial,C7x': unknown group 'C7x'"),
     (["--groups", "trivial,D16"], "group D16 is not valid for 'tiny_c8_laws sample': the stem has 16 channels"),
     (["--space", "spaces/d8_restricted_resnet.yaml", "--groups", "C8"], "stages restrict the group"),

@@ -22,14 +22,16 @@ from eqnas.scaling.law_recipe import PointRecipe
 @click.option("--data-root", default=None, type=click.Path(file_okay=False), help="Folder with the dataset files.")
 @click.option("--epochs", default=None, type=click.IntRange(min=1),
               help="Epochs of every point (default: the data rule, see --min-samples).")
-@click.option("--min-samples", default=PointRecipe.min_samples, show_default=True, type=click.IntRange(min=1),
-              help="Epochs per point = ceil(this / subset), within 2 and --max-epochs.")
-@click.option("--max-epochs", default=PointRecipe.max_epochs, show_default=True, type=click.IntRange(min=2))
+@click.option("--min-samples", default=None, type=click.IntRange(min=1),
+              help=f"Epochs per point = ceil(this / subset), within {PointRecipe.min_epochs} and --max-epochs "
+                   f"(default {PointRecipe.min_samples}).")
+@click.option("--max-epochs", default=None, type=click.IntRange(min=PointRecipe.min_epochs),
+              help=f"Most epochs of a point under the data rule (default {PointRecipe.max_epochs}).")
 @click.option("--patience", default=PointRecipe.patience, show_default=True, type=click.IntRange(min=0),
               help="Stop a point after this many epochs without a lower validation loss (0: never).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True),
-              help="Peak learning rate at 2M FLOPs (default: the proxy's); a model of F FLOPs gets "
-                   "lr x (2M / F)^0.5.")
+              help=f"Peak learning rate at {PointRecipe.ref_flops / 1e6:g}M FLOPs (default: the proxy's); a "
+                   f"model of F FLOPs gets lr x ({PointRecipe.ref_flops / 1e6:g}M / F)^{PointRecipe.lr_power:g}.")
 @click.option("--max-train", default=None, type=click.IntRange(min=1),
               help="Training images at fraction 1 (default: the proxy's subset, else the whole split).")
 @click.option("--dp", is_flag=True, help="Train every point with DP-SGD.")
@@ -41,8 +43,9 @@ from eqnas.scaling.law_recipe import PointRecipe
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder; reruns resume.")
 def command(space_paths: tuple[str, ...], groups_text: str | None, sizes_text: str, fractions_text: str,
-            data: str | None, data_root: str | None, epochs: int | None, min_samples: int, max_epochs: int,
-            patience: int, lr: float, max_train: int | None, dp: bool, epsilon: float | None,
+            data: str | None, data_root: str | None, epochs: int | None, min_samples: int | None,
+            max_epochs: int | None, patience: int, lr: float | None, max_train: int | None, dp: bool,
+            epsilon: float | None,
             budgets: tuple[str, ...], seed: int | None, device: str, out_dir: str) -> None:
     """Chinchilla-style scaling laws L(N, D) = E + A/N^alpha + B/D^beta per family: trains a
     sizes x data-fractions grid (learning rate by model size, epochs by data size, early stopping
@@ -59,9 +62,12 @@ def command(space_paths: tuple[str, ...], groups_text: str | None, sizes_text: s
 
     if epsilon is not None and not dp:
         raise EqnasError(f"--epsilon {epsilon:g} applies only to DP-SGD: add --dp, or drop --epsilon")
-    rule = dict(min_samples=min_samples, patience=patience)
-    recipe = (PointRecipe.fixed_epochs(epochs, **rule) if epochs is not None
-              else PointRecipe(max_epochs=max_epochs, **rule))
+    if epochs is not None and (min_samples, max_epochs) != (None, None):
+        raise EqnasError(f"--epochs {epochs} trains every point that long; --min-samples and --max-epochs set "
+                         "the data rule instead: give one or the other")
+    rule = {"min_samples": min_samples, "max_epochs": max_epochs}
+    recipe = (PointRecipe.fixed_epochs(epochs, patience=patience) if epochs is not None
+              else PointRecipe(patience=patience, **{k: v for k, v in rule.items() if v is not None}))
     config = SweepConfig(sizes=parse_sizes(sizes_text), fractions=parse_fractions(fractions_text),
                          max_train=max_train, dp=dp, epsilon=8.0 if epsilon is None else epsilon, device=device,
                          recipe=recipe, groups=parse_groups(groups_text) if groups_text is not None else ())

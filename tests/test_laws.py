@@ -18,12 +18,15 @@ from eqnas.profiling import arch_flops
 from eqnas.scaling.law_fit import FitConfig
 from eqnas.scaling.law_report import fit_problem, run_laws
 from eqnas.scaling.law_sizes import candidate_samples, parse_fractions, parse_sizes, pick_sizes, subset_sizes
-from eqnas.scaling.law_sweep import PointLog, SweepConfig, run_sweep, train_metrics
+from eqnas.scaling.law_groups import parse_groups
+from eqnas.scaling.law_recipe import PointRecipe
+from eqnas.scaling.law_sweep import PointLog, SweepConfig, run_sweeps, train_metrics
 from eqnas.search.space import parse_space
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_FIT = FitConfig(n_boot=20)
-LAW = dict(E=0.4, A=30.0, B=40.0, alpha=0.5, beta=0.6)
+LAW = dict(E=0.4, A=3.0, B=3.0, alpha=0.5, beta=0.6)  # every point below chance (ln 6 on synthetic)
+TWO_EPOCHS = PointRecipe.fixed_epochs(2)
 
 
 def tiny_space(name: str = "tiny_plain", group: str = "trivial", **proxy):
@@ -48,7 +51,7 @@ class LawTrainer:
         self.fail_on = fail_on
         self.interrupt_at = interrupt_at
 
-    def __call__(self, arch, splits, config):
+    def __call__(self, arch, splits, config, on_epoch):
         n = params_of(arch)
         if self.interrupt_at is not None and len(self.calls) + 1 == self.interrupt_at:
             raise KeyboardInterrupt
@@ -56,10 +59,10 @@ class LawTrainer:
         self.configs.append(config)
         if (n, config.subset) in self.fail_on:
             raise RuntimeError("CUDA out of memory (simulated)")
-        d = config.epochs * config.subset
+        d = config.subset  # the law's D: training images
         loss = LAW["E"] + LAW["A"] / n ** LAW["alpha"] + LAW["B"] / d ** LAW["beta"]
         privacy = {"epsilon": config.epsilon * 0.97} if config.dp else None
-        return {"best_val": {"loss": loss, "acc": 0.5, "auc": 0.5}, "privacy": privacy}
+        return {"best_val": {"loss": loss, "acc": 0.5, "auc": 0.5}, "privacy": privacy, "epochs": config.epochs}
 
 
 # --- flags --------------------------------------------------------------------------------
@@ -136,8 +139,9 @@ def test_large_spaces_are_sized_from_a_seeded_sample_with_both_ends():
 
 def test_known_law_is_recovered_and_every_output_is_written(tmp_path):
     trainer = LawTrainer()
-    spaces = [tiny_space(epochs=2), tiny_space("tiny_c4", "C4", epochs=2)]
-    families = run_laws(spaces, SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0)), tmp_path, budgets=(1e9,),
+    spaces = [tiny_space(), tiny_space("tiny_c4", "C4")]
+    config = SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0), recipe=TWO_EPOCHS)
+    families = run_laws(spaces, config, tmp_path, budgets=(1e9,),
                         fit_config=FAST_FIT, echo=lambda _: None, train_fn=trainer)
     assert len(trainer.calls) == 18
     for family in families:
@@ -167,21 +171,21 @@ def test_interrupted_sweep_resumes_without_retraining(tmp_path):
     space, config = tiny_space(), SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0))
     first = LawTrainer(interrupt_at=4)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(space, config, tmp_path, echo=lambda _: None, train_fn=first)
-    assert len(PointLog(tmp_path / "points.jsonl").latest()) == 3
+        run_sweeps([space], config, tmp_path, echo=lambda _: None, train_fn=first)
+    assert len(PointLog(tmp_path / "tiny_plain" / "points.jsonl").latest()) == 3
     second = LawTrainer()
-    records = run_sweep(space, config, tmp_path, echo=lambda _: None, train_fn=second)
+    records = run_sweeps([space], config, tmp_path, echo=lambda _: None, train_fn=second)["tiny_plain"]
     assert len(second.calls) == 6 and not set(first.calls) & set(second.calls)
     assert len(records) == 9 and all(r.status == "ok" for r in records)
     third = LawTrainer()
-    run_sweep(space, config, tmp_path, echo=lambda _: None, train_fn=third)
+    run_sweeps([space], config, tmp_path, echo=lambda _: None, train_fn=third)
     assert third.calls == []
 
 
 def test_a_failed_point_is_recorded_and_the_sweep_goes_on(tmp_path):
     config = SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0))
     probe = LawTrainer()
-    run_sweep(tiny_space(), config, tmp_path / "probe", echo=lambda _: None, train_fn=probe)
+    run_sweeps([tiny_space()], config, tmp_path / "probe", echo=lambda _: None, train_fn=probe)
     bad = probe.calls[4]
     flaky = LawTrainer(fail_on={bad})
     lines: list[str] = []
@@ -194,14 +198,14 @@ def test_a_failed_point_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert any("FAILED" in line and f"N={bad[0]}" in line for line in lines)
     assert families[0].law is not None and families[0].law.n_points == 8
     retry = LawTrainer()
-    run_sweep(tiny_space(), config, tmp_path / "tiny_plain", echo=lambda _: None, train_fn=retry)
+    run_sweeps([tiny_space()], config, tmp_path, echo=lambda _: None, train_fn=retry)
     assert retry.calls == [bad]
 
 
 def test_dp_points_train_private_and_record_epsilon(tmp_path):
     trainer = LawTrainer()
     config = SweepConfig(sizes=2, fractions=(0.5, 1.0), dp=True, epsilon=3.0)
-    records = run_sweep(tiny_space(), config, tmp_path, echo=lambda _: None, train_fn=trainer)
+    records = run_sweeps([tiny_space()], config, tmp_path, echo=lambda _: None, train_fn=trainer)["tiny_plain"]
     assert all(c.dp and c.epsilon == 3.0 for c in trainer.configs)
     assert sorted(r.epsilon for r in records) == pytest.approx([2.91] * 4)
     assert all(r.arch["norm"] == "group" for r in records)  # batch norm is swapped out under DP
@@ -209,9 +213,9 @@ def test_dp_points_train_private_and_record_epsilon(tmp_path):
 
 def test_a_rerun_with_another_recipe_is_refused(tmp_path):
     config = SweepConfig(sizes=2, fractions=(0.5, 1.0))
-    run_sweep(tiny_space(), config, tmp_path, echo=lambda _: None, train_fn=LawTrainer())
-    with pytest.raises(EqnasError, match="epochs 1 -> 2"):
-        run_sweep(tiny_space(epochs=2), config, tmp_path, echo=lambda _: None, train_fn=LawTrainer())
+    run_sweeps([tiny_space()], config, tmp_path, echo=lambda _: None, train_fn=LawTrainer())
+    with pytest.raises(EqnasError, match="batch_size 32 -> 16"):
+        run_sweeps([tiny_space(batch_size=16)], config, tmp_path, echo=lambda _: None, train_fn=LawTrainer())
 
 
 def test_too_few_sizes_or_points_explain_what_the_fit_needs():
@@ -226,33 +230,109 @@ def test_real_training_on_synthetic_too_few_sizes_then_extended_to_a_fit(tmp_pat
     the new size's points and fits."""
     trained = []
 
-    def counting(arch, splits, config):
+    def counting(arch, splits, config, on_epoch):
         trained.append((params_of(arch), config.subset))
-        return train_metrics(arch, splits, config)
+        return train_metrics(arch, splits, config, on_epoch)
 
-    space = tiny_space(lr=0.01)
+    space = tiny_space(lr=0.03, subset=300)
+    ONE_EPOCH = PointRecipe(min_samples=3000, lr_power=0.0)  # 10-12 epochs at the proxy's lr
     lines: list[str] = []
-    first = run_laws([space], SweepConfig(sizes=2, fractions=(1 / 9, 1 / 3, 1.0), device="cpu"), tmp_path,
-                     fit_config=FAST_FIT, echo=lines.append, train_fn=counting)
-    assert len(trained) == 6 and first[0].law is None
-    assert any("no fit, the fit needs more points: 2 distinct N, need 3" in line for line in lines)
+    config = SweepConfig(sizes=2, fractions=(1 / 9, 1 / 3, 1.0), device="cpu", recipe=ONE_EPOCH)
+    first = run_laws([space], config, tmp_path, fit_config=FAST_FIT, echo=lines.append, train_fn=counting)
+    assert len(set(trained)) == 6 and first[0].law is None
+    assert any(line.startswith("tiny_plain: no fit, the fit needs more points") and "2 distinct N, need 3" in line
+               for line in lines)
     assert not (tmp_path / "tiny_plain" / "fit.json").exists()
     assert "the fit needs more points" in (tmp_path / "report.md").read_text()
     records = PointLog(tmp_path / "tiny_plain" / "points.jsonl").latest().values()
-    assert all(r.status == "ok" and 0 < r.loss < 2 * math.log(6) for r in records)
+    for r in records:  # learned (below chance), or diverged on both attempts and recorded so
+        assert (r.status == "ok" and 0 < r.loss < math.log(6)) or (r.diverged and r.attempts == 2 and r.loss is None)
+    assert len(trained) == 6 + sum(r.attempts == 2 for r in records)
 
-    families = run_laws([space], SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0), device="cpu"), tmp_path,
-                        fit_config=FAST_FIT, echo=lines.append, train_fn=counting)
-    assert len(trained) == 9 and len({n for n, _ in trained[6:]}) == 1  # only the middle size is new
+    first_points = set(trained)
+    families = run_laws([space], SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0), device="cpu", recipe=ONE_EPOCH),
+                        tmp_path, fit_config=FAST_FIT, echo=lines.append, train_fn=counting)
+    new = set(trained) - first_points
+    assert len(new) == 3 and len({n for n, _ in new}) == 1  # only the middle size is new, nothing retrained
+    assert len(trained) - len(set(trained)) == sum(r.attempts == 2 for r in families[0].records)
     law = families[0].law
-    assert law.n_points == 9 and np.isfinite([law.E, law.A, law.B, law.alpha, law.beta]).all()
+    assert law.n_points == len(families[0].ok) >= 5 and np.isfinite([law.E, law.A, law.B, law.alpha, law.beta]).all()
     fit = json.loads((tmp_path / "tiny_plain" / "fit.json").read_text())
-    assert len(fit["observations"]) == 9
+    assert len(fit["observations"]) == law.n_points
     assert (tmp_path / "tiny_plain" / "loss_vs_params.png").stat().st_size > 5000
     # the frontier plots exist exactly when the fitted exponents allow a compute-optimal point
     has_frontier = bool(fit["optima"])
     assert (tmp_path / "tiny_plain" / "frontier.png").exists() == has_frontier
     assert (tmp_path / "tiny_plain" / "iso_flops.png").exists() == has_frontier
+
+
+class Scripted(LawTrainer):
+    """LawTrainer whose losses for chosen points follow a script, one loss per attempt."""
+
+    def __init__(self, script: dict[tuple[int, int], list[float]]):
+        super().__init__()
+        self.script = {point: list(losses) for point, losses in script.items()}
+
+    def __call__(self, arch, splits, config, on_epoch):
+        result = super().__call__(arch, splits, config, on_epoch)
+        losses = self.script.get(self.calls[-1])
+        return {**result, "best_val": {**result["best_val"], "loss": losses.pop(0)}} if losses else result
+
+
+def test_a_diverged_run_is_retried_once_then_recorded_failed_and_never_fitted(tmp_path):
+    config = SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0))
+    probe = LawTrainer()
+    run_sweeps([tiny_space()], config, tmp_path / "probe", echo=lambda _: None, train_fn=probe)
+    lost, rescued = probe.calls[0], probe.calls[4]
+    trainer = Scripted({lost: [float("nan"), 2.5], rescued: [1.8, 0.9]})  # chance: ln 6 = 1.792
+    lines: list[str] = []
+    families = run_laws([tiny_space()], config, tmp_path, fit_config=FAST_FIT, echo=lines.append, train_fn=trainer)
+    assert len(trainer.calls) == 9 + 2
+    first_lr = trainer.configs[0].lr
+    retries = [c.lr for call, c in zip(trainer.calls, trainer.configs) if call == lost]
+    assert retries == [first_lr, float(f"{first_lr * 0.3:.3g}")]
+    records = {(r.params, r.subset): r for r in families[0].records}
+    failed = records[lost]
+    assert (failed.status, failed.diverged, failed.attempts, failed.loss) == ("failed", True, 2, None)
+    assert "diverged at lr" in failed.error and "best validation loss 2.5 (chance 1.7918)" in failed.error
+    assert (records[rescued].status, records[rescued].attempts, records[rescued].loss) == ("ok", 2, 0.9)
+    assert any("FAILED" in line and f"N={lost[0]}" in line for line in lines)
+    assert any("(retried)" in line and "loss 0.9000" in line for line in lines)
+    N, D, loss = families[0].columns()  # the fit's input
+    assert len(N) == families[0].law.n_points == 8 and lost not in set(zip(N.tolist(), D.tolist()))
+    assert (loss < math.log(6)).all() and 0.9 in loss.tolist()
+    again = LawTrainer()
+    run_sweeps([tiny_space()], config, tmp_path, echo=lambda _: None, train_fn=again)
+    assert again.calls == []  # a point that diverged twice would diverge again: not retrained
+
+
+def test_groups_sweep_one_law_each_at_matched_flops_and_resume_trains_nothing_twice(tmp_path):
+    space = tiny_space("tiny_c4", "C4")
+    config = SweepConfig(sizes=3, fractions=(1 / 9, 1 / 3, 1.0), groups=parse_groups("trivial,C2,C4"))
+    first = LawTrainer(interrupt_at=14)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweeps([space], config, tmp_path, echo=lambda _: None, train_fn=first)
+    rest = LawTrainer()
+    families = run_laws([space], config, tmp_path, fit_config=FAST_FIT, echo=lambda _: None, train_fn=rest)
+    assert len(first.calls) + len(rest.calls) == 27 and not set(first.calls) & set(rest.calls)
+    assert [(f.name, f.group) for f in families] == [("tiny_c4", "trivial"), ("tiny_c4", "C2"), ("tiny_c4", "C4")]
+    by_group = {}
+    for family in families:
+        records = sorted(family.records, key=lambda r: (r.flops_per_sample, r.subset))
+        assert {r.group for r in records} == {family.group} and family.law is not None
+        by_group[family.group] = records
+    for trivial, c2, c4 in zip(*by_group.values()):
+        assert trivial.subset == c2.subset == c4.subset and trivial.lr == c2.lr == c4.lr
+        flops = [r.flops_per_sample for r in (trivial, c2, c4)]
+        assert max(flops) / min(flops) - 1 < 0.05  # tiny nets: the head's share is larger than in real sizes
+        assert trivial.params > c2.params > c4.params  # same channels, fewer coefficients for larger groups
+    settings = json.loads((tmp_path / "tiny_c4-C2" / "sweep.json").read_text())
+    assert settings["recipe"]["group"] == "C2" and settings["epochs"] == [12, 12, 12]
+    assert (tmp_path / "tiny_c4" / "C2" / "fit.json").exists()  # points per group folder, fits per space
+    assert (tmp_path / "tiny_c4" / "exponents_vs_group.png").exists()
+    third = LawTrainer()
+    run_sweeps([space], config, tmp_path, echo=lambda _: None, train_fn=third)
+    assert third.calls == []
 
 
 # --- the CLI ------------------------------------------------------------------------------
@@ -262,10 +342,16 @@ def test_real_training_on_synthetic_too_few_sizes_then_extended_to_a_fit(tmp_pat
     (["--data-fractions", "0,1"], "0 is not in (0, 1]"),
     (["--sizes", "2e4,abc"], "'abc' is not a number"),
     (["--epsilon", "2"], "--epsilon 2 applies only to DP-SGD"),
+    (["--epochs", "2", "--max-epochs", "5"], "--epochs 2 trains every point that long"),
+    (["--groups", "trivial,C7x"], "--groups 'trivial,C7x': unknown group 'C7x'"),
+    (["--groups", "trivial,D16"], "group D16 is not valid for 'tiny_c8_laws sample': the stem has 16 channels"),
+    (["--space", "spaces/d8_restricted_resnet.yaml", "--groups", "C8"], "stages restrict the group"),
+    (["--space", "spaces/group_resnet.yaml", "--groups", "C8"], "space 'group_resnet' searches its group"),
 ])
 def test_cli_bad_values_exit_2_with_one_line(tmp_path, args, needle):
+    space = [] if "--space" in args else ["--space", str(ROOT / "spaces/tiny_c8_laws.yaml")]
     result = subprocess.run(
-        [sys.executable, "-m", "eqnas", "laws", "--space", str(ROOT / "spaces/tiny_c8_laws.yaml"), *args,
+        [sys.executable, "-m", "eqnas", "laws", *space, *args,
          "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]

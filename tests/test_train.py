@@ -128,6 +128,24 @@ def test_epoch_hook_sees_every_epoch_and_can_stop_the_training(splits):
     assert full.metrics["stopped_early"] is False and full.metrics["epochs"] == 2
 
 
+def test_select_loss_keeps_the_epoch_of_lowest_validation_loss(splits):
+    seen = []
+    result = train(TINY, splits, TrainConfig(**{**FAST, "epochs": 3, "select": "loss"}), None, progress=False,
+                   test=False, on_epoch=lambda epoch, loss: seen.append(loss) is None)
+    history = result.metrics["history"]
+    assert seen == [row["val_loss"] for row in history] and len(seen) == 3
+    best = min(history, key=lambda row: row["val_loss"])
+    assert result.metrics["best_epoch"] == best["epoch"] and result.metrics["best_val"]["loss"] == best["val_loss"]
+
+
+def test_improves_prefers_lower_loss_or_higher_accuracy_and_never_nan():
+    nan = float("nan")
+    by_loss, by_acc = TrainConfig(select="loss"), TrainConfig(select="acc")
+    assert by_loss.improves(0.5, 0.6) and not by_loss.improves(0.7, 0.6)
+    assert by_acc.improves(0.7, 0.6) and not by_acc.improves(0.5, 0.6)
+    assert by_loss.improves(nan, None) and not by_loss.improves(nan, 0.6) and by_loss.improves(0.6, nan)
+
+
 def test_physical_chunks_give_the_same_step_as_the_whole_batch(splits):
     # group norm: nothing couples samples, so chunked gradients must add up to the full one
     arch = TINY.replace(norm="group")

@@ -48,7 +48,7 @@ class FamilyFit:
     @property
     def ok(self) -> list[PointRecord]:
         """Finished points, by (N, D)."""
-        return sorted((r for r in self.records if r.status == "ok"), key=lambda r: (r.params, r.samples_seen))
+        return sorted((r for r in self.records if r.status == "ok"), key=lambda r: (r.params, r.data_size))
 
     @property
     def fitted(self) -> list[PointRecord]:
@@ -81,16 +81,23 @@ class FamilyFit:
         return None if self.law is None else frontier_summary(self.law, self.flop_model, budgets)
 
 
+def law_compute(record: PointRecord) -> float:
+    """The training compute the laws' compute model counts: one pass over the D training images,
+    3 x forward FLOPs x D, as C = k N^p D (compute_optimal) does, so approach 2 and approach 3 are
+    compared on the same axis. The epochs a point actually trained are in its train_flops."""
+    return TRAIN_FLOPS_PER_FORWARD * record.flops_per_sample * record.data_size
+
+
 def columns(records: Sequence[PointRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, D, loss) arrays of records."""
-    return (np.array([r.params for r in records], float), np.array([r.samples_seen for r in records], float),
+    return (np.array([r.params for r in records], float), np.array([r.data_size for r in records], float),
             np.array([r.loss for r in records], float))
 
 
 def record_group(record: PointRecord) -> str | None:
-    """The record's group; None for records written before points carried one (branch laws-sweep
-    adds PointRecord.group)."""
-    return getattr(record, "group", None) or None
+    """The group the record's network was built for; None for records written before points
+    carried one."""
+    return record.group or None
 
 
 def fit_groups(name: str, records: Sequence[PointRecord], config: FitConfig = FitConfig(), holdout_largest: int = 0,
@@ -136,7 +143,7 @@ def fit_family(name: str, records: Sequence[PointRecord], config: FitConfig = Fi
     law = fit_law(N, D, loss, config)
     isoflop, isoflop_problem = None, ""
     try:
-        isoflop = fit_isoflop(N, D, loss, [r.train_flops for r in fitted], isoflop_config)
+        isoflop = fit_isoflop(N, D, loss, [law_compute(r) for r in fitted], isoflop_config)
     except EqnasError as error:
         isoflop_problem = str(error)
     sizes = {r.params: TRAIN_FLOPS_PER_FORWARD * r.flops_per_sample for r in records}

@@ -12,8 +12,8 @@ from eqnas.scaling.law_analysis import FamilyFit, agreement, bound_notes
 from eqnas.scaling.law_fit import PARAM_NAMES
 from eqnas.scaling.law_sweep import FLOP_CONVENTION
 
-RATIO_MEANING = ("D_opt / N_opt is samples seen (epochs x images) per trainable parameter at the compute-optimal "
-                 "point, the analogue of Chinchilla's ~20 tokens per parameter. It grows as C^(b - a), so it is "
+RATIO_MEANING = ("D_opt / N_opt is training images per trainable parameter at the compute-optimal point "
+                 "(compute counted as one pass over the images, C = k N^p D), the analogue of Chinchilla's ~20 tokens per parameter. It grows as C^(b - a), so it is "
                  "one number only when a = b; and a CNN sample costs k N^p FLOPs (width, depth, resolution), not "
                  "6 N, so a ratio does not carry over between families or groups.")
 
@@ -21,7 +21,9 @@ RATIO_MEANING = ("D_opt / N_opt is samples seen (epochs x images) per trainable 
 def report_markdown(families: Sequence[FamilyFit], budgets: np.ndarray) -> str:
     """The whole report."""
     lines = ["# Scaling laws", "", "L(N, D) = E + A / N^alpha + B / D^beta; N = trainable parameters, "
-             "D = training samples seen (epochs x subset), L = validation cross-entropy of the best epoch. "
+             "D = training images (each point trained until its validation loss stopped falling), L = lowest "
+             "validation cross-entropy. Compute-optimal N and D and approach 2 count one pass over the D images "
+             "(3 x forward FLOPs x D); the epochs each point trained are in its train FLOPs. "
              "Fitted by the summed Huber loss of log L (L-BFGS-B from a grid of starts).",
              f"Compute: {FLOP_CONVENTION}.", "", "## Fits", "",
              "| family | points (ok / failed) | held out | E | A | B | alpha | beta | Huber (sum) |", "|---" * 9 + "|"]
@@ -110,20 +112,20 @@ def _holdout_section(families: Sequence[FamilyFit]) -> list[str]:
         if f.law is None:
             continue
         for r in f.held_out:
-            predicted = float(f.law.predict(r.params, r.samples_seen))
-            lines.append(f"| {f.label} | {r.params} | {r.samples_seen} | {r.train_flops:.3g} | {r.loss:.4f} | "
+            predicted = float(f.law.predict(r.params, r.data_size))
+            lines.append(f"| {f.label} | {r.params} | {r.data_size} | {r.train_flops:.3g} | {r.loss:.4f} | "
                          f"{predicted:.4f} | {np.log(predicted / r.loss):+.4f} |")
     return lines
 
 
 def _observations(f: FamilyFit) -> list[str]:
     lines = ["", f"## Observations: {f.label}", "",
-             "| N | D | subset | train FLOPs | loss | predicted | acc | epsilon | seconds | status |",
+             "| N | D (images) | samples seen | train FLOPs | loss | predicted | acc | epsilon | seconds | status |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(f.records, key=lambda r: (r.params, r.samples_seen)):
-        predicted = None if f.law is None or r.loss is None else float(f.law.predict(r.params, r.samples_seen))
+    for r in sorted(f.records, key=lambda r: (r.params, r.data_size)):
+        predicted = None if f.law is None or r.loss is None else float(f.law.predict(r.params, r.data_size))
         status = r.status + (" (held out)" if r in f.held_out else "") + (f": {r.error[:80]}" if r.error else "")
-        cells = [r.params, r.samples_seen, r.subset, f"{r.train_flops:.3g}", _num(r.loss, ".4f"),
+        cells = [r.params, r.data_size, r.samples_seen, f"{r.train_flops:.3g}", _num(r.loss, ".4f"),
                  _num(predicted, ".4f"), _num(r.acc, ".3f"), _num(r.epsilon, ".2f"), f"{r.seconds:.1f}", status]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return lines

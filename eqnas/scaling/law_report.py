@@ -12,10 +12,11 @@ import numpy as np
 
 from eqnas.errors import EqnasError
 from eqnas.scaling.isoflop_fit import IsoFlopConfig
-from eqnas.scaling.law_analysis import FamilyFit, agreement, bound_notes, columns, fit_groups, fit_problem
+from eqnas.scaling.law_analysis import (FamilyFit, agreement, bound_notes, columns, fit_family, fit_groups,
+                                        fit_problem)
 from eqnas.scaling.law_fit import FitConfig
 from eqnas.scaling.law_markdown import report_markdown
-from eqnas.scaling.law_sweep import FLOP_CONVENTION, SplitCache, SweepConfig, TrainFn, run_sweep, train_metrics
+from eqnas.scaling.law_sweep import FLOP_CONVENTION, SweepConfig, TrainFn, run_sweeps, train_metrics
 from eqnas.search.space import SearchSpace
 
 __all__ = ["bound_notes", "fit_problem", "run_laws"]  # bound_notes and fit_problem: tests and callers
@@ -43,13 +44,13 @@ def fit_record(family: FamilyFit, budgets: np.ndarray) -> dict:
     """What fit.json holds: the law, its derived quantities, approach 2, the hold-out check, the points."""
     best, why = family.optima(budgets)
     N, D, loss = family.columns()
-    held = [{"N": r.params, "D": r.samples_seen, "train_flops": r.train_flops, "loss": r.loss,
-             "predicted": float(family.law.predict(r.params, r.samples_seen))} for r in family.held_out]
+    held = [{"N": r.params, "D": r.data_size, "train_flops": r.train_flops, "loss": r.loss,
+             "predicted": float(family.law.predict(r.params, r.data_size))} for r in family.held_out]
     return {
         "family": family.name, "group": family.group, "law": family.law.to_dict(),
         "form": "L(N, D) = E + A / N^alpha + B / D^beta",
         "objective": f"summed Huber loss (delta {family.law.delta:g}) of log L, L-BFGS-B from a grid of starts",
-        "N": "trainable parameters", "D": "training samples seen (epochs x subset)",
+        "N": "trainable parameters", "D": "training images (subset), each point trained to its lowest validation loss",
         "loss": "validation cross-entropy of the best epoch",
         "flop_model": None if family.flop_model is None else family.flop_model.to_dict(),
         "flop_convention": FLOP_CONVENTION, "optima": [o.to_dict() for o in best], "no_optima": why,
@@ -127,15 +128,21 @@ def run_laws(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path, 
              fit_config: FitConfig = FitConfig(), echo: Callable[[str], None] = print,
              train_fn: TrainFn = train_metrics, holdout_largest: int = 0,
              isoflop_config: IsoFlopConfig = IsoFlopConfig()) -> list[FamilyFit]:
-    """`eqnas laws`: sweep each space into out_dir/<space name>, fit each family (each group when
-    the points carry one) on all but its holdout_largest runs of largest compute, and write the report."""
-    names = [space.name for space in spaces]
-    if len(set(names)) != len(names):
-        raise EqnasError(f"spaces must have distinct names (each gets its own folder), got {names}")
-    cache = SplitCache()
-    records = {s.name: run_sweep(s, config, out_dir / s.name, echo, train_fn, cache) for s in spaces}
-    families = [fit for name, recs in records.items()
-                for fit in fit_groups(name, recs, fit_config, holdout_largest, isoflop_config)]
+    """`eqnas laws`: sweep each space (each group of it, with `config.groups`) into
+    out_dir/<family name>, fit each space's points per group on all but its holdout_largest runs
+    of largest compute, and write the report."""
+    records = run_sweeps(spaces, config, out_dir, echo, train_fn)
+
+    def swept(space: SearchSpace) -> list:  # the folders run_sweeps made for this space
+        names = [f"{space.name}-{group}" for group in config.groups] if config.groups else [space.name]
+        return [record for name in names for record in records[name]]
+
+    if config.groups:  # one law per group, their exponents compared in one plot per space
+        families = [fit for space in spaces
+                    for fit in fit_groups(space.name, swept(space), fit_config, holdout_largest, isoflop_config)]
+    else:
+        families = [fit_family(space.name, swept(space), fit_config, holdout_largest, None, isoflop_config)
+                    for space in spaces]
     chosen = default_budgets(families, budgets)
     for family in families:
         write_family(family, chosen, family_dir(out_dir, family))

@@ -98,7 +98,8 @@ def train_supernet(supernet: Supernet, splits: Splits, config: TrainConfig, out_
     train_set = take_subset(splits.train, config.subset, config.seed)
     criterion = make_criterion(splits.info.task, config.label_smoothing)
     distill = DISTILLATION.get_or_fail(splits.info.task)
-    optimizer = make_optimizer(supernet.parameters(), config)
+    optimizer = make_optimizer(supernet.parameters(), config.optimizer, config.lr, config.momentum,
+                               config.weight_decay)
     steps = -(-len(train_set) // config.batch_size)
     scheduler = make_scheduler(optimizer, config.schedule, steps * config.epochs)
     epoch, done, history = _resume(out_dir, supernet, optimizer, scheduler, config, sandwich, log)

@@ -16,7 +16,8 @@ from eqnas.train.augment import AUGMENTATIONS
 from eqnas.train.optim import OPTIMIZERS, SCHEDULES
 
 ACCOUNTANTS = ("rdp", "prv")  # Opacus accountant mechanisms offered by `eqnas retrain`
-SELECT_METRICS = ("acc", "auc")  # validation metric that picks the checkpoint (higher is better)
+SELECT_METRICS = ("acc", "auc", "loss")  # validation metric that picks the checkpoint
+LOWER_IS_BETTER = ("loss",)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class TrainConfig:
     augment: str = "none"  # see eqnas.train.augment.AUGMENTATIONS
     aug_mult: int = 1  # augmented views per sample (De et al. 2022); per-sample gradients averaged over them
     ema_decay: float = 0.0  # 0: evaluate the raw weights; else an EMA of the weights is evaluated
-    select: str = "acc"  # validation metric choosing the checkpoint: acc or auc
+    select: str = "acc"  # validation metric choosing the checkpoint: acc or auc (highest), loss (lowest)
     # --- architecture overrides ----------------------------------------------------------
     norm: str | None = None  # None: the arch's norm (turned into group norm under DP)
     activation: str | None = None  # None: the arch's activation
@@ -61,6 +62,15 @@ class TrainConfig:
         """Samples per forward pass that `physical_batch_size` allows once each is seen
         `aug_mult` times; None: the whole batch at once."""
         return None if self.physical_batch_size is None else max(1, self.physical_batch_size // self.aug_mult)
+
+    def improves(self, value: float, best: float | None) -> bool:
+        """Is `value` of metric `select` better than `best` (None: nothing yet)? NaN never is, so
+        a diverged epoch is not kept over a finite one."""
+        if value != value:
+            return best is None
+        if best is None or best != best:
+            return True
+        return value < best if self.select in LOWER_IS_BETTER else value > best
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

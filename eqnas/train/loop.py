@@ -2,7 +2,7 @@
 
 Per epoch: train (one `Session` step per logical batch, then the schedule and the weight
 average), evaluate the evaluated weights (EMA if configured, else raw) on the validation split,
-keep the best by `config.select`. At the end the best weights are evaluated on the test split.
+keep the best by `config.select` (lowest loss, else highest acc or auc). At the end the best weights are evaluated on the test split.
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Modul
                 row["epsilon"] = privacy["epsilon"]
             progress.history.append(row)
             best = progress.best
-            if best is None or val[config.select] > best["val"][config.select]:
+            if config.improves(val[config.select], None if best is None else best["val"][config.select]):
                 state = {k: v.detach().cpu().clone() for k, v in evaluated.state_dict().items()}
                 progress.best = {"epoch": epoch, "val": val, "state": state}
                 record.checkpoint(state, epoch, weights)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eqnas.errors import EqnasError
-from eqnas.families import family_names
+from eqnas.families import FAMILIES, family_names
 from eqnas.families.blocks import BLOCKS
 from eqnas.groups import Group, parse_group
 from eqnas.nn.activation import ACTIVATIONS as _ACTIVATION_LAYERS
@@ -26,7 +26,8 @@ VERSION = 1
 # the names the layer library builds, so that a file that validates also builds
 NORMS = tuple(_NORM_LAYERS)
 ACTIVATIONS = tuple(_ACTIVATION_LAYERS)
-HEADS = tuple(InvariantPool.INVARIANTS)  # invariants per last-stage field: 1 or 4
+INVARIANT_HEADS = tuple(InvariantPool.INVARIANTS)  # invariants per last-stage field: 1 or 4
+HEADS = (*INVARIANT_HEADS, "flatten")  # "flatten" keeps positions: for a trivial final group only
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Stem:
     width: int
     kernel: int = 5
     stride: int = 1
+    padding: int | None = None  # zero padding in pixels; None: kernel // 2
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Stage:
     stride: int = 1
     block: str = "basic"
     group: str | None = None  # None: the previous stage's group
+    padding: int | None = None  # of every convolution in the stage; None: kernel // 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ class Arch:
     activation: str = "relu"
     weight_standardization: bool = False
     post_residual_norm: bool = False
-    head: str = "max"  # "max": max over the group, mean over space; "max_mean": both of both
+    head: str = "max"  # "max": max over the group, mean over space; "max_mean": both of both;
+    # "flatten": max over the group, every position kept (a trivial final group only)
+    hidden: int = 0  # units of a hidden layer (with `activation`) before the classifier; 0: none
     version: int = VERSION
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -98,11 +103,28 @@ class Arch:
 
     def exact_resolution(self, near: int | None = None) -> int:
         """The size closest to `near` (default: `resolution`) at or above it where grid
-        transformations are exact: (size - 1) divisible by the total stride."""
+        transformations are exact: every strided layer samples a grid symmetric about the
+        image centre, (size + 2 padding - kernel) divisible by its stride. With the default
+        padding (kernel // 2, odd kernels) that is (size - 1) divisible by the total stride."""
         size = self.resolution if near is None else near
-        while (size - 1) % self.total_stride:
+        while not self._symmetric(size):
             size += 1
         return size
+
+    def _symmetric(self, size: int) -> bool:
+
+        shrink = FAMILIES.get_or_fail(self.family).shrink
+        blocks = [(1, self.stem.kernel, self.stem.stride, self.stem.padding)]
+        blocks += [(stage.depth, stage.kernel, stage.stride, stage.padding) for stage in self.stages]
+        for depth, kernel, stride, padding in blocks:
+            padding = kernel // 2 if padding is None else padding
+            for index in range(max(depth, 1)):  # a stage of depth 0 may still stride (resnet9's pool)
+                step = stride if index == 0 else 1
+                if (size + 2 * padding - kernel) % step:
+                    return False
+                size = (size + 2 * padding - kernel) // step + 1
+            size -= shrink
+        return True
 
     # --- conversion ----------------------------------------------------------------------
     def replace(self, **changes: Any) -> "Arch":
@@ -158,7 +180,7 @@ _TYPES = {int: "an integer", str: "a string", bool: "true or false", dict: "an o
 
 
 def _field_types(cls: type) -> dict[str, type]:
-    hints = {"int": int, "str": str, "bool": bool, "str | None": str, "dict[str, Any]": dict}
+    hints = {"int": int, "str": str, "bool": bool, "str | None": str, "int | None": int, "dict[str, Any]": dict}
     return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(cls)}
 
 
@@ -177,9 +199,10 @@ def _require(data: dict, keys: tuple[str, ...], where: str) -> None:
 
 def _check_types(cls: type, data: dict, where: str) -> None:
     types = _field_types(cls)
+    optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
     for key, value in data.items():
         expected = types.get(key, object)
-        if expected is object or (value is None and key == "group" and cls is Stage):
+        if expected is object or (value is None and key in optional):
             continue
         wrong_bool = expected is int and isinstance(value, bool)
         if not isinstance(value, expected) or wrong_bool:
@@ -201,9 +224,15 @@ def _positive(value: int, where: str) -> None:
         raise EqnasError(f"{where}: must be a positive integer, got {value}")
 
 
-def _kernel(value: int, where: str) -> None:
-    if value < 1 or value % 2 == 0:
-        raise EqnasError(f"{where}: kernel size must be odd and positive, got {value}")
+def _kernel(value: int, group: Group, where: str) -> None:
+    if value < 1 or (value % 2 == 0 and not group.is_trivial):
+        raise EqnasError(f"{where}: kernel size must be odd and positive, got {value} "
+                         f"(even sizes only where the group is trivial: rotations need a centre pixel)")
+
+
+def _padding(value: int | None, kernel: int, where: str) -> None:
+    if value is not None and not 0 <= value <= kernel // 2:
+        raise EqnasError(f"{where}: must be between 0 and kernel // 2 = {kernel // 2}, got {value}")
 
 
 def _one_of(value: str, valid: tuple[str, ...], where: str) -> None:
@@ -219,16 +248,18 @@ def _validate(arch: Arch) -> None:
     _one_of(arch.norm, NORMS, "arch.norm")
     _one_of(arch.activation, ACTIVATIONS, "arch.activation")
     _one_of(arch.head, HEADS, "arch.head")
+    if arch.hidden < 0:
+        raise EqnasError(f"arch.hidden: must be 0 (no hidden layer) or more, got {arch.hidden}")
     _positive(arch.stem.width, "arch.stem.width")
     _positive(arch.stem.stride, "arch.stem.stride")
-    _kernel(arch.stem.kernel, "arch.stem.kernel")
+    _kernel(arch.stem.kernel, current, "arch.stem.kernel")
+    _padding(arch.stem.padding, arch.stem.kernel, "arch.stem.padding")
     for i, stage in enumerate(arch.stages):
         where = f"arch.stages[{i}]"
         _positive(stage.width, f"{where}.width")
         _positive(stage.stride, f"{where}.stride")
         if stage.depth < 0:
             raise EqnasError(f"{where}.depth: must be 0 or more, got {stage.depth}")
-        _kernel(stage.kernel, f"{where}.kernel")
         _one_of(stage.block, tuple(BLOCKS), f"{where}.block")
         if stage.group is not None:
             group = parse_group(stage.group)
@@ -237,3 +268,11 @@ def _validate(arch: Arch) -> None:
                     f"{where}.group: {group} is not a subgroup of the previous stage's group {current}"
                 )
             current = group
+        _kernel(stage.kernel, current, f"{where}.kernel")
+        _padding(stage.padding, stage.kernel, f"{where}.padding")
+        if stage.padding is not None and not FAMILIES[arch.family].stage_padding:
+            raise EqnasError(f"{where}.padding: the {arch.family} family pads kernel // 2 (its blocks keep the map "
+                             f"size); stage padding is for {', '.join(n for n, f in FAMILIES.items() if f.stage_padding)}")
+    if arch.head == "flatten" and not current.is_trivial:
+        raise EqnasError(f"arch.head: 'flatten' keeps positions, so the logits would not be invariant to "
+                         f"{current}; use one of {', '.join(INVARIANT_HEADS)} (or restrict the last stage to trivial)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from eqnas.arch import HEADS, Arch, Stage, Stem
+from eqnas.arch import HEADS, INVARIANT_HEADS, Arch, Stage, Stem
 
 torch.set_num_threads(1)
 
@@ -45,7 +45,9 @@ def random_arch(rng: random.Random, family: str, group: str, kernels=(1, 3, 5), 
     arch = Arch(family=family, group=group, stem=stem, stages=stages, resolution=13,
                 in_channels=rng.choice((1, 3)), num_classes=rng.randint(2, 5), **overrides)
     arch = arch.replace(resolution=arch.exact_resolution(rng.randint(9, 17)))
-    return arch if "head" in overrides else arch.replace(head=rng.choice(HEADS))
+    if "head" in overrides:
+        return arch
+    return arch.replace(head=rng.choice(HEADS if arch.final_group.is_trivial else INVARIANT_HEADS))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,8 @@ from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.families import register_family
 from tests.conftest import random_arch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_round_trip_through_json(tmp_path, rng):
@@ -40,10 +43,18 @@ BAD = [
     ({"stages": [{"depth": 1, "width": 2, "colour": "red"}]}, r"stages\[0\]: unknown key 'colour'"),
     ({"widht": 3}, "unknown key 'widht'"),
     ({"family": "transformer"}, "'transformer' is not one of"),
-    ({"norm": "layer"}, "'layer' is not one of batch, group"),
-    ({"head": "avg"}, "arch.head: 'avg' is not one of max, max_mean"),
+    ({"norm": "layer"}, "'layer' is not one of batch, group, none"),
+    ({"head": "avg"}, "arch.head: 'avg' is not one of max, max_mean, flatten"),
     ({"resolution": "big"}, "resolution: expected an integer, got 'big'"),
     ({"version": 9}, "version: 9 is not supported"),
+    ({"stem": {"width": 2, "kernel": 8}}, r"stem.kernel: kernel size must be odd and positive, got 8 \(even sizes only"),
+    ({"stem": {"width": 2, "kernel": 3, "padding": 2}}, r"stem.padding: must be between 0 and kernel // 2 = 1, got 2"),
+    ({"family": "plain", "stages": [{"depth": 1, "width": 2, "padding": -1}]}, r"stages\[0\].padding: must be between 0"),
+    ({"stages": [{"depth": 1, "width": 2, "padding": 0}]}, r"stages\[0\].padding: the resnet family pads kernel // 2"),
+    ({"stages": [{"depth": 1, "width": 2, "padding": "same"}]}, r"stages\[0\].padding: expected an integer, got 'same'"),
+    ({"head": "flatten"}, "arch.head: 'flatten' keeps positions, so the logits would not be invariant to C4"),
+    ({"hidden": -1}, "arch.hidden: must be 0 \\(no hidden layer\\) or more, got -1"),
+    ({"hidden": 1.5}, "hidden: expected an integer, got 1.5"),
 ]
 
 
@@ -63,6 +74,28 @@ def test_bad_files_name_the_field(tmp_path, change, message):
         Arch.load(path)
 
 
+def test_even_kernels_padding_flatten_and_hidden_are_valid_where_the_group_is_trivial():
+    arch = Arch.load(ROOT / "examples/tramer2021_cnn.json")
+    assert (arch.stem.kernel, arch.stem.padding, arch.head, arch.hidden) == (8, 2, "flatten", 32)
+    with pytest.raises(EqnasError, match="stem.kernel: kernel size must be odd"):
+        arch.replace(group="C4", head="max")
+    restricted = random_arch(random.Random(1), "convpool", "C4", stage_groups=("trivial",), head="flatten")
+    assert restricted.final_group.is_trivial
+
+
+def test_exact_resolution_walks_padding_and_pools_by_hand():
+    """A stride-s layer is exact when (size + 2 padding - kernel) % s == 0; convpool takes one pixel
+    off after the stem and each stage. The anchor: 28 -> 13 -> 12 -> 5 -> 4 is exact; from 29 the
+    first exact size is 32 (29 + 4 - 8 odd; 30 -> 14 -> 13, 13 - 4 odd; 31 odd; 32 -> 15 -> 14 -> 6)."""
+    arch = Arch.load(ROOT / "examples/tramer2021_cnn.json")
+    assert arch.exact_resolution() == 28
+    assert arch.exact_resolution(29) == 32
+    plain = arch.replace(family="plain")  # no pools: 29 + 4 - 8 odd; 30 -> 14, 14 - 4 even
+    assert plain.exact_resolution(29) == 30
+    default = random_arch(random.Random(2), "resnet", "C4")  # padding kernel // 2: (size - 1) % total stride
+    assert (default.exact_resolution(40) - 1) % default.total_stride == 0
+
+
 def test_malformed_json_and_missing_file(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"family": "resnet",')
@@ -74,4 +107,12 @@ def test_malformed_json_and_missing_file(tmp_path):
 
 def test_family_registry_refuses_duplicates():
     with pytest.raises(ValueError, match="registered twice"):
-        register_family("resnet")(lambda arch: None)
+        register_family("resnet", lambda arch: None)
+
+
+def test_registered_geometry_matches_the_builders():
+    """The family table states convpool's pool shrink without importing its builder."""
+    from eqnas.families import FAMILIES
+    from eqnas.families.convpool import POOL_SHRINK
+
+    assert FAMILIES["convpool"].shrink == POOL_SHRINK == 1

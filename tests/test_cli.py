@@ -48,6 +48,8 @@ def _write(tmp_path: Path, change: dict) -> str:
 @pytest.mark.parametrize("change,needle", [
     ({"group": "Z5"}, "unknown group 'Z5'"),
     ({"stem": {"width": -2}}, "stem.width: must be a positive integer, got -2"),
+    ({"head": "flatten"}, "arch.head: 'flatten' keeps positions"),
+    ({"stem": {"width": 2, "kernel": 8}}, "stem.kernel: kernel size must be odd and positive, got 8"),
 ])
 def test_bad_architectures_exit_2_with_one_line(tmp_path, change, needle):
     result = run("profile", "--arch", _write(tmp_path, change))

@@ -115,3 +115,15 @@ def test_each_head_is_invariant_and_feeds_the_classifier_its_invariants(head, gr
     x = torch.randn(3, arch.in_channels, arch.resolution, arch.resolution)
     with torch.no_grad():
         assert torch.allclose(export(model)(x), model(x), atol=1e-5)
+
+
+def test_stride_one_two_by_two_max_pool_commutes_with_grid_rotations_and_flips():
+    """convpool's pool: every 2x2 window maps onto a 2x2 window, and the output grid keeps the
+    centre, so it is exact (not merely approximate) on the pixel grid; a stride-2 pool is not."""
+    from eqnas.families.convpool import pool
+
+    x = torch.randn(2, 3, 9, 9)
+    for transform in grid_transformations(parse_group("D4")).values():
+        assert torch.equal(pool()(transform(x)), transform(pool()(x)))
+    strided = torch.nn.MaxPool2d(2, stride=2)
+    assert not torch.equal(strided(torch.rot90(x, 1, (-2, -1))), torch.rot90(strided(x), 1, (-2, -1)))

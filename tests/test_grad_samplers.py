@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +24,7 @@ from opacus.validators.errors import UnsupportedModuleError
 from torch import nn
 
 from eqnas import build
+from eqnas.arch import Arch
 from eqnas.families import family_names
 from eqnas.groups import FieldType, parse_group
 from eqnas.nn import EquivariantConv2d, FieldGroupNorm
@@ -30,6 +32,7 @@ from eqnas.train.grad_samplers import equivariant_conv, grad_sample_module, priv
 from eqnas.train.grad_samplers.constant_buffers import register_constant_buffers
 from tests.conftest import random_arch
 
+ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-9  # relative, float64
 SCALE_FLOOR = 1e-4
 GROUPS = ["trivial", "C4", "C8", "D4", "D8", "C16"]
@@ -127,6 +130,40 @@ def test_lifting_conv(group, kernel):
     conv = EquivariantConv2d(field_type(group, 3, regular=False), field_type(group, 2), kernel, 2,
                              bias=True, weight_standardization=True)
     assert_close(randomized(conv, kernel), torch.randn(3, 3, 9, 9, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("order", ["filter first", "basis first"])
+@pytest.mark.parametrize("kernel,stride,padding", [(8, 2, 2), (4, 2, 0), (4, 1, 1), (3, 2, 0)])
+def test_trivial_conv_with_even_kernels_and_any_padding(monkeypatch, order, kernel, stride, padding):
+    """The anchor net's layers (8x8 stride 2 padding 2, 4x4 stride 2 unpadded), with bias."""
+    monkeypatch.setattr(equivariant_conv, "contraction_order", lambda layer, positions: order)
+    conv = randomized(EquivariantConv2d(field_type("trivial", 2, regular=False), field_type("trivial", 3), kernel,
+                                        stride, bias=True, padding=padding), kernel)
+    x = torch.randn(3, 2, 12, 12, dtype=torch.float64)
+    assert conv(x).shape[-1] == (12 + 2 * padding - kernel) // stride + 1
+    assert_close(conv, x)
+
+
+def test_the_dp_anchor_network():
+    """examples/tramer2021_cnn.json (tanh, max pools, biases, hidden layer), mean-reduced loss."""
+    arch = Arch.load(ROOT / "examples/tramer2021_cnn.json")
+    model = randomized(build(arch), seed=2)
+    errors = relative_errors(model, torch.randn(4, 1, 28, 28, dtype=torch.float64), "mean")
+    assert len(errors) == 8  # weight and bias of two convolutions and two linear layers
+    worst = max(errors, key=errors.get)
+    assert errors[worst] < TOLERANCE, f"{worst}: relative error {errors[worst]:.2e}"
+
+
+@pytest.mark.parametrize("group", ["trivial", "C8", "D4"])
+def test_convpool_without_norm(group):
+    """No norm (convolutions with bias), tanh, a hidden layer, pools after every stage."""
+    rng = random.Random(group)
+    arch = random_arch(rng, "convpool", group, kernels=(1, 3), max_width=2, norm="none", activation="tanh", hidden=3)
+    model = randomized(build(arch), seed=3)
+    x = torch.randn(3, arch.in_channels, arch.resolution, arch.resolution, dtype=torch.float64)
+    errors = relative_errors(model, x, "mean")
+    worst = max(errors, key=errors.get)
+    assert errors[worst] < TOLERANCE, f"{arch.to_json()}\n{worst}: relative error {errors[worst]:.2e}"
 
 
 @pytest.mark.parametrize("order", ["filter first", "basis first"])

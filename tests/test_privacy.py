@@ -58,6 +58,16 @@ def test_epsilon_is_within_target_and_equals_the_accountant(dp_run):
     assert [row["epsilon"] for row in dp_run.metrics["history"]][-1] == privacy["epsilon"]
 
 
+def test_a_fixed_noise_multiplier_is_used_and_its_epsilon_recomputes(splits):
+    config = TrainConfig(**{**DP, "epochs": 1, "aug_mult": 1, "noise_multiplier": 1.3})
+    privacy = train(TINY, splits, config, None, progress=False).metrics["privacy"]
+    assert privacy["noise_multiplier"] == 1.3 and privacy["target_epsilon"] is None
+    assert privacy["steps"] == math.ceil(192 / 64) and privacy["sample_rate"] == 1 / 3
+    accountant = RDPAccountant()
+    accountant.history = [(1.3, privacy["sample_rate"], privacy["steps"])]
+    assert privacy["epsilon"] == accountant.get_epsilon(privacy["delta"])
+
+
 def test_dp_turns_batch_norm_into_group_norm_and_records_it(dp_run):
     assert TINY.norm == "batch" and dp_run.metrics["arch"]["norm"] == "group"
     assert any(change.startswith("norm: batch -> group") for change in dp_run.metrics["arch_changes"])

@@ -1,6 +1,8 @@
 """FLOPs against a hand count, parameters against the coefficient shapes, budget strings."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from eqnas import build
@@ -31,6 +33,18 @@ def test_flops_equal_a_hand_count(group):
         expected += conv + 2 * c_in * size * size
     expected += 4 * size * size + 4 * 5  # pooling after group pooling (4 fields), then the linear layer
     assert profile(arch, latency=False).flops == expected
+
+
+def test_dp_anchor_flops_and_parameters_equal_a_hand_count():
+    """examples/tramer2021_cnn.json on 28x28: conv 8x8/2 pad 2 -> 13, pool -> 12, conv 4x4/2 -> 5,
+    pool -> 4, flatten 32*4*4, fc 32, fc 10. Pools, tanh and bias additions count zero (fvcore)."""
+    arch = Arch.load(Path(__file__).resolve().parents[1] / "examples/tramer2021_cnn.json")
+    conv1 = 13 * 13 * 16 * (1 * 8 * 8)
+    conv2 = 5 * 5 * 32 * (16 * 4 * 4)
+    linear = 32 * 4 * 4 * 32 + 32 * 10
+    result = profile(arch, latency=False)
+    assert result.flops == conv1 + conv2 + linear == 394_560
+    assert result.params == result.dense_params == (16 * 64 + 16) + (32 * 256 + 32) + (512 * 32 + 32) + (32 * 10 + 10)
 
 
 def test_parameters_count_coefficients_and_dense_weights():

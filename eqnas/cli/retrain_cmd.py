@@ -69,6 +69,8 @@ def _help() -> str:
         type=click.Choice(ACTIVATIONS))
 @_option("--dp/--no-dp", "dp", "Train with DP-SGD (Opacus).")
 @_option("--epsilon", "epsilon", "Target epsilon (with --dp).", type=FiniteFloat())
+@_option("--noise-multiplier", "noise_multiplier", "Fixed noise multiplier instead of a target epsilon (with --dp).",
+         shown="from --epsilon", type=FiniteFloat())
 @_option("--delta", "delta", "delta (with --dp).", shown="min(1e-5, 1/N)", type=FiniteFloat())
 @_option("--max-grad-norm", "max_grad_norm", "Per-sample clipping norm (with --dp).", type=FiniteFloat())
 @_option("--accountant", "accountant", "Privacy accountant (with --dp).", type=click.Choice(ACCOUNTANTS))

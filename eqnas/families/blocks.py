@@ -22,13 +22,15 @@ class LayerOptions:
 
 
 class ConvNormAct(nn.Sequential):
-    """Equivariant convolution -> field norm -> pointwise nonlinearity (optional)."""
+    """Equivariant convolution -> field norm -> pointwise nonlinearity (optional). The
+    convolution has a bias only without a norm (a norm's shift makes it redundant)."""
 
     def __init__(self, in_type: FieldType, out_fields: int, kernel: int, stride: int,
-                 options: LayerOptions, activate: bool = True) -> None:
+                 options: LayerOptions, activate: bool = True, padding: int | None = None) -> None:
         out_type = FieldType(in_type.group, out_fields)
         layers = [
-            EquivariantConv2d(in_type, out_type, kernel, stride, weight_standardization=options.weight_standardization),
+            EquivariantConv2d(in_type, out_type, kernel, stride, bias=options.norm == "none",
+                              weight_standardization=options.weight_standardization, padding=padding),
             make_norm(options.norm, out_type),
         ]
         if activate:

@@ -1,8 +1,9 @@
-"""The common frame of every family: features -> invariant pooling (over the group and over
-space, `arch.head`) -> linear.
+"""The common frame of every family: features -> pooling (`arch.head`) -> linear, with an
+optional hidden layer (`arch.hidden`) before it.
 
 Pooling over the whole group and the whole image makes the logits invariant and lets the model
-take any input size above its minimum.
+take any input size above its minimum; the "flatten" head (plain CNNs) keeps every position, so
+the model takes `arch.resolution` only.
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from torch import nn
 from eqnas.arch import Arch, Stage
 from eqnas.families.blocks import ConvNormAct, LayerOptions
 from eqnas.groups import FieldType, Group
-from eqnas.nn import Restrict
-from eqnas.nn.pooling import InvariantPool
+from eqnas.nn import Restrict, make_activation
+from eqnas.nn.pooling import FlattenPool, InvariantPool
 
 # (input type, stage, options) -> (the stage's layers, output type): all a family defines
 StageBuilder = Callable[[FieldType, Stage, LayerOptions], tuple[list[nn.Module], FieldType]]
+# (arch, options) -> (the stem's layers, output type)
+StemBuilder = Callable[[Arch, LayerOptions], tuple[list[nn.Module], FieldType]]
 
 
 class EquivariantNet(nn.Module):
@@ -30,15 +33,31 @@ class EquivariantNet(nn.Module):
         # (index in `features` of a stage's first layer, its number of layers), one per stage: a
         # supernet maps the layers of a shallower subnet onto its own by these
         self.stage_spans = stage_spans
-        self.pool = InvariantPool(out_type, arch.head)
-        self.classifier = nn.Linear(self.pool.features, arch.num_classes)
+        if arch.head == "flatten":
+            self.pool: nn.Module = FlattenPool(out_type, feature_map_size(features, arch))
+        else:
+            self.pool = InvariantPool(out_type, arch.head)
+        logits = nn.Linear(arch.hidden or self.pool.features, arch.num_classes)
         # Small logits at initialisation: the first loss is about log(classes), whatever the depth
         # (not zero, so an untrained network's logits still show whether it is invariant).
-        nn.init.normal_(self.classifier.weight, std=0.01)
-        nn.init.zeros_(self.classifier.bias)
+        nn.init.normal_(logits.weight, std=0.01)
+        nn.init.zeros_(logits.bias)
+        self.classifier = logits if not arch.hidden else nn.Sequential(
+            nn.Linear(self.pool.features, arch.hidden), make_activation(arch.activation), logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.features(x)))
+
+
+def feature_map_size(features: nn.Module, arch: Arch) -> int:
+    """Side of the last feature map for an `arch.resolution` input: one pass in eval mode, so
+    no statistics move."""
+    was_training = features.training
+    features.eval()
+    with torch.no_grad():
+        size = features(torch.zeros(1, arch.in_channels, arch.resolution, arch.resolution)).shape[-1]
+    features.train(was_training)
+    return size
 
 
 def layer_options(arch: Arch) -> LayerOptions:
@@ -70,12 +89,17 @@ def repeat_layers(current: FieldType, depth: int, stride: int,
     return layers, current
 
 
-def assemble(arch: Arch, stage_layers: StageBuilder) -> EquivariantNet:
-    """Lifting stem, then each stage (restricted to its group first), then the invariant head."""
+def conv_stem(arch: Arch, options: LayerOptions) -> tuple[list[nn.Module], FieldType]:
+    """The lifting convolution, normalised and activated."""
+    stem = ConvNormAct(input_type(arch), arch.stem.width, arch.stem.kernel, arch.stem.stride, options,
+                       padding=arch.stem.padding)
+    return [stem], stem.out_type
+
+
+def assemble(arch: Arch, stage_layers: StageBuilder, stem_layers: StemBuilder = conv_stem) -> EquivariantNet:
+    """Lifting stem, then each stage (restricted to its group first), then the head."""
     options = layer_options(arch)
-    stem = ConvNormAct(input_type(arch), arch.stem.width, arch.stem.kernel, arch.stem.stride, options)
-    layers: list[nn.Module] = [stem]
-    current = stem.out_type
+    layers, current = stem_layers(arch, options)
     spans = []
     for stage, group in zip(arch.stages, arch.stage_groups()):
         current = restrict_if_needed(layers, current, group)

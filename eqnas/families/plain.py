@@ -10,9 +10,10 @@ from eqnas.groups import FieldType
 
 
 def plain_stage(current: FieldType, stage: Stage, options: LayerOptions) -> tuple[list[nn.Module], FieldType]:
-    """`depth` conv-norm-act layers; the first one applies the stage's stride."""
+    """`depth` conv-norm-act layers padded by `stage.padding`; the first one applies the stage's stride."""
     return repeat_layers(current, stage.depth, stage.stride,
-                         lambda in_type, stride: ConvNormAct(in_type, stage.width, stage.kernel, stride, options))
+                         lambda in_type, stride: ConvNormAct(in_type, stage.width, stage.kernel, stride, options,
+                                                             padding=stage.padding))
 
 
 def build_plain(arch: Arch) -> EquivariantNet:

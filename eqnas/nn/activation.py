@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "mish": nn.Mish, "elu": nn.ELU}
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "mish": nn.Mish, "elu": nn.ELU, "tanh": nn.Tanh}
 
 
 def make_activation(name: str) -> nn.Module:

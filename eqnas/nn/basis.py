@@ -83,12 +83,14 @@ def kernel_basis(group: Group, in_regular: bool, out_regular: bool, kernel: int)
     """Equivariant kernels from one field to one field: [K, out_size, in_size, kernel, kernel].
 
     For the trivial group every kernel is equivariant, so the basis is the identity and a
-    trivial network is exactly a plain CNN (escnn's band-limited basis would drop parameters).
+    trivial network is exactly a plain CNN (escnn's band-limited basis would drop parameters);
+    it may have an even size. Other groups rotate about a centre pixel: odd sizes only.
     """
-    if kernel < 1 or kernel % 2 == 0:
-        raise EqnasError(f"kernel size {kernel} is not supported: use an odd size >= 1")
-    if group.is_trivial:
+    if group.is_trivial and kernel >= 1:
         return torch.eye(kernel * kernel).reshape(kernel * kernel, 1, 1, kernel, kernel)
+    if kernel < 1 or kernel % 2 == 0:
+        raise EqnasError(f"kernel size {kernel} is not supported for {group}: use an odd size >= 1 "
+                         f"(even sizes only for the trivial group)")
     name = f"{group.name}_{'reg' if in_regular else 'triv'}_{'reg' if out_regular else 'triv'}_k{kernel}"
     return _cached_tensor(name, lambda: _escnn_basis(group, in_regular, out_regular, kernel))
 

@@ -21,7 +21,8 @@ class EquivariantConv2d(nn.Module):
     """Convolution between regular (or, for lifting, trivial) fields of one group.
 
     Parameters: `coefficients` [out_fields, in_fields, K]; optional `bias` [out_fields], shared
-    by the |G| channels of a field so it stays equivariant. The basis [K, out_size, in_size, k, k]
+    by the |G| channels of a field so it stays equivariant. Zero padding of `padding` pixels
+    (default kernel // 2). The basis [K, out_size, in_size, k, k]
     is a non-persistent buffer: checkpoints hold only the coefficients.
     """
 
@@ -33,12 +34,14 @@ class EquivariantConv2d(nn.Module):
         stride: int = 1,
         bias: bool = False,
         weight_standardization: bool = False,
+        padding: int | None = None,
     ) -> None:
         super().__init__()
         if in_type.group != out_type.group:
             raise ValueError(f"convolution between different groups: {in_type} -> {out_type}")
         self.in_type, self.out_type = in_type, out_type
-        self.kernel, self.stride, self.padding = kernel, stride, kernel // 2
+        self.kernel, self.stride = kernel, stride
+        self.padding = kernel // 2 if padding is None else padding  # None: "same" for odd kernels
         self.weight_standardization = weight_standardization
         basis = kernel_basis(in_type.group, in_type.regular, out_type.regular, kernel)
         # Scale the basis so that unit-variance coefficients give unit-variance filter entries, as

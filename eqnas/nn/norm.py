@@ -3,6 +3,7 @@
 `FieldBatchNorm` keeps one statistic per field (across batch, group and space).
 `FieldGroupNorm` normalises each sample's fields on their own, sharing nothing between
 samples, which is what DP-SGD needs (per-sample gradients stay per-sample).
+`NoNorm` is the identity, for networks without normalisation (their convolutions keep a bias).
 """
 from __future__ import annotations
 
@@ -62,7 +63,14 @@ class FieldGroupNorm(nn.Module):
         return plain.to(self.weight.device)
 
 
-NORMS: dict[str, type[nn.Module]] = {"batch": FieldBatchNorm, "group": FieldGroupNorm}
+class NoNorm(nn.Identity):
+    """No normalisation: the identity (it takes the field type like the others)."""
+
+    def __init__(self, field_type: FieldType) -> None:
+        super().__init__()
+
+
+NORMS: dict[str, type[nn.Module]] = {"batch": FieldBatchNorm, "group": FieldGroupNorm, "none": NoNorm}
 
 
 def make_norm(name: str, field_type: FieldType) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Pooling that keeps equivariance: over the group (to invariants) and over space."""
+"""Pooling over the group (to invariants) and over space, and the flattening head of plain CNNs."""
 from __future__ import annotations
 
 import torch
@@ -50,6 +50,19 @@ class InvariantPool(nn.Module):
         invariant = torch.cat([group_max, group_mean], dim=1)
         pooled = (F.adaptive_avg_pool2d(invariant, 1), F.adaptive_max_pool2d(invariant, 1))
         return torch.cat(pooled, dim=1).flatten(1)
+
+
+class FlattenPool(nn.Module):
+    """Max over the group, then every position kept: [B, F*G, H, W] -> [B, F*H*W]. Invariant only
+    for the trivial group (a plain CNN's flatten); `size` is the side of the map it expects."""
+
+    def __init__(self, field_type: FieldType, size: int) -> None:
+        super().__init__()
+        self.group_pool = GroupPool(field_type)
+        self.features = field_type.fields * size * size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.group_pool(x).flatten(1)
 
 
 def spatial_max_pool(stride: int) -> nn.MaxPool2d:

@@ -46,6 +46,7 @@ class TrainConfig:
     # --- differential privacy (DP-SGD through Opacus) ------------------------------------
     dp: bool = False
     epsilon: float = 8.0  # target epsilon; the noise multiplier is chosen to reach it at the last epoch
+    noise_multiplier: float | None = None  # a fixed noise multiplier instead (epsilon is then only reported)
     delta: float | None = None  # None: min(1e-5, 1/N) for N training images
     max_grad_norm: float = 1.0  # per-sample clipping norm
     accountant: str = "rdp"  # rdp or prv
@@ -87,7 +88,7 @@ class TrainConfig:
         return cls(**data)
 
 
-DP_FIELDS = ("epsilon", "delta", "max_grad_norm", "accountant")
+DP_FIELDS = ("epsilon", "noise_multiplier", "delta", "max_grad_norm", "accountant")
 
 
 def _positive_int(config: TrainConfig, name: str, allow_none: bool = False) -> None:
@@ -137,6 +138,8 @@ def _validate(config: TrainConfig) -> None:
         raise EqnasError(f"aug_mult={config.aug_mult} needs an augmentation to draw views from: "
                          f"set augment to one of {', '.join(a for a in AUGMENTATIONS if a != 'none')}")
     _number(config, "epsilon", 0.0, float("inf"), low_open=True)
+    if config.noise_multiplier is not None:
+        _number(config, "noise_multiplier", 0.0, float("inf"), low_open=True)
     if config.delta is not None:
         _number(config, "delta", 0.0, 1.0, low_open=True)
         if config.delta == 1.0:

@@ -5,7 +5,8 @@ Conventions, stated once:
 - Sampling: Poisson, sample rate q = 1 / ceil(N / batch_size) (Opacus's `make_private_with_epsilon`),
   so the expected logical batch is N*q <= batch_size; one epoch is 1/q steps.
 - Noise: the multiplier is the smallest (to Opacus's tolerance 0.01) that keeps the chosen
-  accountant's epsilon at or below the target after `epochs` epochs.
+  accountant's epsilon at or below the target after `epochs` epochs, or the fixed
+  `noise_multiplier` when the config gives one (a published recipe's sigma).
 - Reported epsilon: `accountant.get_epsilon(delta)` for the steps actually taken (so an
   interrupted run reports less), with the same accountant (`rdp` or `prv`).
 - delta: the given value, else min(1e-5, 1/N). delta must be well below 1/N (releasing one random
@@ -103,14 +104,17 @@ class PrivateSession:
         with warnings.catch_warnings():  # secure_mode is off on purpose: seeded, repeatable research runs
             warnings.filterwarnings("ignore", message="Secure RNG turned off")
             self.engine = PrivacyEngine(accountant=config.accountant)
+        common = dict(module=wrap_private(network), optimizer=optimizer, data_loader=loader,
+                      max_grad_norm=config.max_grad_norm, poisson_sampling=True, noise_generator=noise_generator)
         try:
             with warnings.catch_warnings():  # the noise search probes huge multipliers, where the best RDP order
                 warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")  # is the largest
-                self.model, self.dp_optimizer, dp_loader = self.engine.make_private_with_epsilon(
-                    module=wrap_private(network), optimizer=optimizer, data_loader=loader,
-                    target_epsilon=config.epsilon, target_delta=self.delta, epochs=config.epochs,
-                    max_grad_norm=config.max_grad_norm, poisson_sampling=True, noise_generator=noise_generator,
-                )
+                if config.noise_multiplier is not None:
+                    self.model, self.dp_optimizer, dp_loader = self.engine.make_private(
+                        noise_multiplier=config.noise_multiplier, **common)
+                else:
+                    self.model, self.dp_optimizer, dp_loader = self.engine.make_private_with_epsilon(
+                        target_epsilon=config.epsilon, target_delta=self.delta, epochs=config.epochs, **common)
         except ValueError as error:  # e.g. "The privacy budget is too low."
             raise EqnasError(f"epsilon={config.epsilon}, delta={self.delta:g} over {config.epochs} epochs: "
                              f"{error}") from None
@@ -152,7 +156,7 @@ class PrivateSession:
     def privacy(self) -> dict[str, Any]:
         return {
             "epsilon": self.epsilon(),
-            "target_epsilon": self.config.epsilon,
+            "target_epsilon": None if self.config.noise_multiplier is not None else self.config.epsilon,
             "delta": self.delta,
             "delta_source": "given" if self.config.delta is not None else "min(1e-5, 1/N)",
             "accountant": self.config.accountant,

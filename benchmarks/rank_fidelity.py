@@ -262,28 +262,28 @@ def markdown(rows: Sequence[Row], ceiling: Row) -> str:
 
 
 def plot(rows: Sequence[Row], ceiling: Row, path: Path, title: str) -> None:
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     rows = [row for row in rows if math.isfinite(row.tau)]  # tau is undefined when a ranking is constant
+    fig, ax = plt.subplots(figsize=(8, 6.5))
     for row in rows:
-        x = max(row.cpu_s, 1.0)
-        ax.scatter(x, row.tau, marker="o" if row.best_in_top3 else "x", s=40)
-        ax.annotate(row.name, (x, row.tau), fontsize=7, xytext=(4, 2), textcoords="offset points")
-    ax.axhline(ceiling.tau, color="grey", linestyle="--", linewidth=1)
-    ax.annotate(f"reference seed-to-seed tau {ceiling.tau:.2f} (ceiling)", (1.0, ceiling.tau), fontsize=7,
-                xytext=(2, 3), textcoords="offset points", color="grey")
+        ax.scatter(max(row.cpu_s, 1.0), row.tau, marker="o" if row.best_in_top3 else "x", s=60,
+                   label=f"{row.name} (top third: {row.tau_top_third:.2f})")
+    ax.axhline(ceiling.tau, color="grey", linestyle="--", linewidth=1,
+               label=f"reference seed-to-seed tau {ceiling.tau:.2f} (the ceiling)")
     ax.set_xscale("log")
     ax.set_xlabel("scorer cost: CPU seconds for the whole set (1 thread; zero-cost scorers at 1)")
     ax.set_ylabel("Kendall tau against the reference mean")
-    ax.set_title(title, fontsize=9)
-    finite = [r.tau for r in rows if math.isfinite(r.tau)]
-    ax.set_ylim(min([-0.1] + [t - 0.05 for t in finite]), 1.02)
+    ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize=9)
+    ax.set_ylim(min([0.0] + [r.tau - 0.05 for r in rows]), 1.02)
     ax.grid(alpha=0.3)
-    fig.text(0.01, 0.01, "o: reference best in the scorer's top 3, x: not", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncol=1,
+              title="o: reference best in the scorer's top 3, x: not", title_fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

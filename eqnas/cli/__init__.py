@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "export": "eqnas.cli.export_cmd",
     "scale": "eqnas.cli.scale_cmd",
     "laws": "eqnas.cli.laws_cmd",
+    "study": "eqnas.cli.study_cmd",
 }
 
 

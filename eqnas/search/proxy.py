@@ -5,6 +5,7 @@ is never looked at during a search.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 
 from eqnas.arch import Arch
 from eqnas.data.base import Splits
@@ -33,9 +34,10 @@ def proxy_splits(splits: Splits, seed: int) -> Splits:
     return Splits(train=splits.train, val=val, test=val, info=splits.info)
 
 
-def proxy_trainer(proxy: Proxy, device: str = "auto") -> TrainFn:
+def proxy_trainer(proxy: Proxy, device: str = "auto", load: Callable[[int], Splits] | None = None) -> TrainFn:
     """(arch, epoch hook or None) -> best validation metric of the proxy training; the hook sees
-    every epoch's metric and may stop the training early. Datasets are loaded once per resolution."""
+    every epoch's metric and may stop the training early. Datasets are loaded once per resolution,
+    by `load(resolution)` if given (e.g. a study's public part), else from `proxy.data`."""
     from eqnas.data.registry import load_dataset
     from eqnas.train.loop import train
 
@@ -44,7 +46,8 @@ def proxy_trainer(proxy: Proxy, device: str = "auto") -> TrainFn:
 
     def train_one(arch: Arch, on_epoch: EpochHook | None = None) -> float:
         if arch.resolution not in cache:
-            full = load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
+            full = load(arch.resolution) if load is not None else \
+                load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
             cache[arch.resolution] = proxy_splits(full, proxy.seed)
         result = train(arch, cache[arch.resolution], config, out_dir=None, progress=False, test=False, on_epoch=on_epoch)
         return float(result.metrics["best_val"][config.select])

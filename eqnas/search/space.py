@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from eqnas.arch import Arch, Stage, Stem
 from eqnas.errors import EqnasError
+from eqnas.yamlfile import check_keys, read_yaml
 
 Sample = dict[str, Any]
 
@@ -105,19 +104,13 @@ class SearchSpace:
 
 def load_space(path: str | Path) -> SearchSpace:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise EqnasError(f"cannot read space file {str(path)!r}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise EqnasError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    return parse_space(data, where=str(path), default_name=path.stem)
+    return parse_space(read_yaml(path, "space file"), where=str(path), default_name=path.stem)
 
 
 def parse_space(data: Any, where: str = "space", default_name: str = "space") -> SearchSpace:
     if not isinstance(data, dict):
         raise EqnasError(f"{where}: expected a mapping at the top level")
-    _known(data, TOP_KEYS, where)
+    check_keys(data, TOP_KEYS, where)
     for key in ("family", "group", "stem", "stages"):
         if key not in data:
             raise EqnasError(f"{where}: missing key {key!r}")
@@ -129,7 +122,7 @@ def parse_space(data: Any, where: str = "space", default_name: str = "space") ->
     stem = data["stem"]
     if not isinstance(stem, dict):
         raise EqnasError(f"{where}.stem: expected a mapping")
-    _known(stem, STEM_KEYS, f"{where}.stem")
+    check_keys(stem, STEM_KEYS, f"{where}.stem")
     for key, value in stem.items():
         choices[f"stem.{key}"] = _values(value, f"{where}.stem.{key}")
     stages = data["stages"]
@@ -138,7 +131,7 @@ def parse_space(data: Any, where: str = "space", default_name: str = "space") ->
     for index, stage in enumerate(stages):
         if not isinstance(stage, dict):
             raise EqnasError(f"{where}.stages[{index}]: expected a mapping")
-        _known(stage, STAGE_KEYS, f"{where}.stages[{index}]")
+        check_keys(stage, STAGE_KEYS, f"{where}.stages[{index}]")
         for key in ("depth", "width"):
             if key not in stage:
                 raise EqnasError(f"{where}.stages[{index}]: missing key {key!r}")
@@ -160,19 +153,13 @@ def parse_space(data: Any, where: str = "space", default_name: str = "space") ->
 def _proxy(data: Any, where: str) -> Proxy:
     if not isinstance(data, dict):
         raise EqnasError(f"{where}.proxy: expected a mapping")
-    _known(data, PROXY_KEYS, f"{where}.proxy")
+    check_keys(data, PROXY_KEYS, f"{where}.proxy")
     proxy = Proxy(**data)
     if proxy.metric not in METRICS:
         raise EqnasError(f"{where}.proxy.metric: {proxy.metric!r} is not one of {', '.join(METRICS)}")
     if not isinstance(proxy.epochs, int) or proxy.epochs < 1:
         raise EqnasError(f"{where}.proxy.epochs: must be a positive integer, got {proxy.epochs!r}")
     return proxy
-
-
-def _known(data: dict, keys: tuple[str, ...], where: str) -> None:
-    for key in data:
-        if key not in keys:
-            raise EqnasError(f"{where}: unknown key {key!r} (valid keys: {', '.join(keys)})")
 
 
 def _values(value: Any, where: str) -> tuple:

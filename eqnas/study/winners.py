@@ -1,0 +1,73 @@
+"""One architecture per cell: a searched arm's winner (eqnas's own search, proxy trainer, on the
+study's search data), or a fixed architecture file, checked against the budget first."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from eqnas.arch import Arch
+from eqnas.data.registry import dataset_info
+from eqnas.errors import EqnasError
+from eqnas.profiling import arch_flops, format_flops
+from eqnas.search.proxy import proxy_trainer
+from eqnas.search.runner import SearchConfig, run_search
+from eqnas.search.space import fit_to_data, load_space, replace_proxy
+from eqnas.study.config import StudyConfig
+from eqnas.study.data import StudyData
+from eqnas.study.grid import Cell
+from eqnas.train.adapt import adapt_arch
+
+SearchFn = Callable[..., object]  # the signature of eqnas.search.runner.run_search
+
+
+def trained_arch(config: StudyConfig, arch: Arch, cell: Cell, epsilon: float | None) -> Arch:
+    """The network a retraining of the cell builds from `arch` (adapted to the data and to DP)."""
+    info = dataset_info(cell.dataset, config.data_root, resolution=arch.resolution)
+    return adapt_arch(arch, info, config.run_config(cell.arm, epsilon, config.seeds[0]))[0]
+
+
+def check_fixed_arms(config: StudyConfig, cells: list[Cell]) -> None:
+    """Every fixed architecture fits every budget it is placed at, measured on the network that
+    trains (before anything trains)."""
+    for cell in cells:
+        if cell.arm.searched:
+            continue
+        arch = Arch.load(cell.arm.arch)
+        for epsilon in config.epsilons:
+            flops = arch_flops(trained_arch(config, arch, cell, epsilon))
+            if flops > cell.budget:
+                raise EqnasError(f"arm {cell.arm.name!r}: {cell.arm.arch} has {format_flops(flops)} FLOPs on "
+                                 f"{cell.dataset}, over the budget {format_flops(cell.budget)}; give the arm budgets "
+                                 f"it fits (budgets: [{format_flops(flops * 1.05)}] or more)")
+
+
+def search_dir(out: Path, cell: Cell) -> Path:
+    """Arms that share a space share its searches (the proxy trains without augmentation)."""
+    return out / "searches" / cell.dataset / Path(cell.arm.space).stem / format_flops(cell.budget)
+
+
+def cell_arch(config: StudyConfig, cell: Cell, data: StudyData, out: Path, search_fn: SearchFn = run_search,
+              echo: Callable[[str], None] = print) -> Path:
+    """The architecture file the cell retrains: the search's best.json (searched once; a killed
+    search resumes) or the fixed file."""
+    if not cell.arm.searched:
+        return Path(cell.arm.arch)
+    folder = search_dir(out, cell)
+    best = folder / "best.json"
+    if best.exists() and (folder / "summary.json").exists():
+        return best
+    settings = config.search
+    space = fit_to_data(replace_proxy(load_space(cell.arm.space), data=data.search_dataset(cell.dataset),
+                                      data_root=config.data_root, epochs=settings.epochs, subset=settings.subset,
+                                      seed=settings.seed))
+    search = SearchConfig(flops_max=cell.budget, strategy=settings.strategy, trials=settings.trials,
+                          seed=settings.seed, resume=(folder / "trials.jsonl").exists(), early_stop=settings.early_stop)
+    echo(f"searching {space.name} for {cell.dataset} under {format_flops(cell.budget)} FLOPs "
+         f"({settings.strategy}, {settings.trials} trials) -> {folder}")
+    trainer = proxy_trainer(space.proxy, config.device,
+                            load=lambda resolution: data.search_splits(cell.dataset, resolution))
+    search_fn(space, search, trainer, folder, echo=echo)
+    if not best.exists():
+        raise EqnasError(f"the search in {folder} trained nothing within {format_flops(cell.budget)} FLOPs: "
+                         f"raise the budget or widen the space {cell.arm.space}")
+    return best

@@ -18,7 +18,7 @@ import yaml
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
-from eqnas.study.config import parse_study
+from eqnas.study.config import load_study, parse_study
 from eqnas.study.provenance import public_private
 from eqnas.study.records import RUNS, RunLog
 from eqnas.study.runner import run_study
@@ -133,14 +133,16 @@ def test_the_report_names_the_data_each_stage_used_and_what_epsilon_covers(whole
     public, private = public_private(2700, 600, seed=1)
     assert np.intersect1d(public, private).size == 0 and len(public) + len(private) == 2700
     lines = report.splitlines()
-    search = [l for l in lines if l.startswith("- search: synthetic, train split: the public part")]
+    search = [l for l in lines if l.startswith("- search: synthetic, train split, 64 images: the public part")]
     assert search and "the first 600 of a seeded permutation (seed 1) of the 2700" in search[0]
+    assert "the proxy trains on, of its training images, a seeded random 64 of 540 (seed 0)" in search[0]
     assert "(not covered)" in search[0]
-    retrain = [l for l in lines if l.startswith("- retrain: synthetic, train split: the private part")]
+    retrain = [l for l in lines if l.startswith("- retrain") and "synthetic, train split, 2100 images: the private part" in l]
     assert len(retrain) == 2  # one line per privacy setting, all seeds alike
-    assert any("covered by ε" in l and "2100 images" in l for l in retrain)
-    assert any(l.startswith("- select: synthetic, val split") for l in lines)
-    assert any(l.startswith("- test: synthetic, test split") for l in lines)
+    assert any("under DP-SGD (ε = 8)" in l and "2100 images" in l and "(covered by ε)" in l for l in retrain)
+    assert any("without DP" in l and "(not covered)" in l for l in retrain)
+    assert any(l.startswith("- select: synthetic, val split, 300 images") for l in lines)
+    assert any(l.startswith("- test: synthetic, test split, 1000 images") for l in lines)
     record = RunLog(tmp_path / "whole" / RUNS).read()[-1]
     stages = {use["stage"]: use for use in record.data_used}
     assert stages["search"]["indices_sha256"] != stages["retrain"]["indices_sha256"]
@@ -188,6 +190,7 @@ def test_cli_refuses_overlapping_search_data_with_one_line_and_exit_2(tmp_path):
     ({"train": {"lrr": 0.1}}, "train: unknown key 'lrr'"),
     ({"dp": {"seed": 3}}, "dp: unknown key 'seed'"),
     ({"search": {"trials": 0}}, "search.trials: expected an integer >= 1, got 0"),
+    ({"search": {"subset": 590}}, "search.subset: 590 is more than the public part's 600 images leave"),
     ({"privacy": ["none", "eight"]}, "privacy: 'eight' is neither 'none' nor a positive epsilon"),
     ({"seeds": 1}, "seeds: expected an integer >= 2, got 1"),
     ({"compare": [["fixed", "nope"]]}, "compare[0]: unknown arm 'nope'"),
@@ -228,3 +231,15 @@ def test_a_real_tiny_study_through_the_cli_and_its_report(tmp_path):
     records = RunLog(tmp_path / "s" / RUNS).read()
     assert [r.seed for r in records] == [0, 1] and all(0.0 <= r.test_acc <= 1.0 for r in records)
     assert (tmp_path / "s" / "runs" / "synthetic_5000000_fixed_none_seed0" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("name", ["study_small.yaml", "study_gpu.yaml"])
+def test_shipped_study_files_load_and_their_fixed_architectures_fit_their_budgets(name):
+    from eqnas.study.grid import cells
+    from eqnas.study.provenance import check_search_data
+    from eqnas.study.winners import check_fixed_arms
+
+    config = load_study(ROOT / "examples" / name)
+    assert len(config.seeds) >= 3 and None in config.epsilons and 8.0 in config.epsilons
+    check_search_data(config.datasets, config.search_data.dataset, config.search_data.public_split, config.private)
+    check_fixed_arms(config, cells(config))  # raises if a baseline is over a budget it is placed at

@@ -292,6 +292,10 @@ def _check_runs(config: StudyConfig, where: str) -> None:
     """Every combination the grid will train must be a valid TrainConfig (fails before training)."""
     if not 0.0 < config.val_fraction < 1.0:
         raise EqnasError(f"{where}.val_fraction: use a number strictly between 0 and 1, got {config.val_fraction!r}")
+    public, subset = config.search_data.public_split, config.search.subset
+    if public is not None and subset is not None and subset > public - max(1, round(config.val_fraction * public)):
+        raise EqnasError(f"{where}.search.subset: {subset} is more than the public part's {public} images leave "
+                         f"for proxy training once val_fraction of them validate; lower it or raise search_data.public_split")
     for arm in config.arms:
         for epsilon in config.epsilons:
             try:

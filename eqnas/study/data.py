@@ -76,9 +76,9 @@ class StudyData:
                      f"(seeded permutation, seed {self.config.search_data.seed})")
         count = pool if run.subset is None else run.subset
         uses.append(DataUse("retrain", dataset, "train",
-                            f"{where}; {describe_subset(count, pool, f'seed {run.seed}, the run seed')}",
+                            f"{where}; {describe_subset(count, pool, 'drawn with the seed of each run')}",
                             count, run.dp, sha))
-        uses.append(DataUse("select", dataset, "val", f"the validation split (data seed {self.config.data_seed}): "
+        uses.append(DataUse("select", dataset, "val", f"the validation split (data seed {self.config.data_seed}) "
                             f"chooses the checkpoint", len(full.val), False))
         uses.append(DataUse("test", dataset, "test", "the test split: scores the chosen checkpoint",
                             len(full.test), False))
@@ -102,7 +102,7 @@ class StudyData:
         trained = n if search.subset is None else min(search.subset, n)
         val = min(PROXY_VAL_SIZE, len(split.val))
         return [
-            DataUse("search", name, "train", f"{where}; the proxy trains on "
+            DataUse("search", name, "train", f"{where}; the proxy trains on, of its training images, "
                     f"{describe_subset(trained, n, f'seed {search.seed}')}", trained, False, sha),
             DataUse("search", name, "val" if parts is None else "train",
                     f"proxy validation: a seeded {val} of "

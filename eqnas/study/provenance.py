@@ -93,4 +93,4 @@ class DataUse:
 
 
 def describe_subset(count: int, total: int, seed_text: str) -> str:
-    return f"all {total}" if count == total else f"a seeded random {count} of them ({seed_text})"
+    return f"all {total}" if count == total else f"a seeded random {count} of {total} ({seed_text})"

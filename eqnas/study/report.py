@@ -18,6 +18,7 @@ RESULTS, REPORT, CELLS = "results.csv", "report.md", "cells.csv"
 COLUMNS = ("dataset", "budget", "arm", "seed", "epsilon", "flops", "params", "test_acc", "test_auc",
            "epsilon_spent", "delta", "seconds", "train_images", "search_images", "arch")
 CellKey = tuple[str, int, str, float | None]  # dataset, budget, arm, target epsilon
+STAGES = ("search", "retrain", "select", "test")  # eqnas.study.provenance.DataUse.stage, in pipeline order
 
 
 def privacy_label(epsilon: float | None) -> str:
@@ -78,7 +79,7 @@ def _pm(interval: Interval, digits: int = 4) -> str:
 
 def cell_table(records: list[RunRecord]) -> str:
     cells, intervals = by_cell(records), cell_intervals(records)
-    lines = ["| dataset | budget | arm | ε | n | test acc (mean ± 95% t) | 95% interval | FLOPs | params | ε spent |",
+    lines = ["| dataset | budget | arm | ε | n | test acc (mean ± 95% t) | 95% interval | FLOPs | params | ε spent (max) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(cells, key=_order):
         dataset, budget, arm, epsilon = key
@@ -118,21 +119,20 @@ def privacy_statement(records: list[RunRecord]) -> str:
                      "not covered.")
     else:
         lines.append("No run is private: no ε is claimed.")
-    seen: dict[str, dict[tuple, dict]] = defaultdict(dict)
+    seen: dict[str, set[tuple]] = defaultdict(set)
     for record in records:
         for use in record.data_used:
-            covered = use["covered_by_epsilon"]
-            selection = use["selection"]
-            if use["stage"] == "retrain":  # one line for every seed of a setting
-                selection = selection.rsplit(";", 1)[0] + f"; {use['count']} images"
-            seen[record.dataset][(use["stage"], use["dataset"], use["split"], selection, covered,
-                                  use["indices_sha256"])] = use
+            stage = use["stage"]
+            if stage == "retrain":  # one line per privacy setting
+                stage = "retrain without DP" if record.epsilon is None else f"retrain under DP-SGD (ε = {record.epsilon:g})"
+            seen[record.dataset].add((STAGES.index(use["stage"]), stage, use["dataset"], use["split"], use["selection"],
+                                      use["count"], use["covered_by_epsilon"], use["indices_sha256"]))
     for dataset in sorted(seen):
         lines.append(f"\nData each stage used, study dataset {dataset}:")
-        for stage, name, split, selection, covered, sha in seen[dataset]:
+        for _, stage, name, split, selection, count, covered, sha in sorted(seen[dataset], key=lambda u: u[:2]):
             mark = "covered by ε" if covered else "not covered"
             digest = f" [indices sha256 {sha}]" if sha else ""
-            lines.append(f"- {stage}: {name}, {split} split: {selection} ({mark}){digest}")
+            lines.append(f"- {stage}: {name}, {split} split, {count} images: {selection} ({mark}){digest}")
     return "\n".join(lines)
 
 

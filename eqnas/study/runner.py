@@ -9,19 +9,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
-from eqnas.profiling import arch_flops, arch_params, format_flops
+from eqnas.profiling import format_flops
 from eqnas.search.runner import run_search
 from eqnas.study.config import StudyConfig
 from eqnas.study.data import StudyData
 from eqnas.study.grid import Run, cells, runs
 from eqnas.study.provenance import check_search_data
 from eqnas.study.records import RUNS, RunLog, RunRecord
-from eqnas.study.winners import SearchFn, cell_arch, check_fixed_arms
+from eqnas.study.winners import SearchFn, cell_arch, check_fixed_arms, cost
 from eqnas.train.loop import train
 
 CONFIG = "study_config.json"
@@ -82,7 +81,7 @@ def _retrain(config: StudyConfig, run: Run, arch: Arch, arch_path: str, data: St
     folder = out / "runs" / re.sub(r"[^A-Za-z0-9.+=-]+", "_", run.key)
     metrics = train_fn(arch, data.retrain_splits(cell.dataset, arch.resolution), train_config, folder,
                        progress=False).metrics
-    flops, params = _cost(json.dumps(metrics["arch"], sort_keys=True))
+    flops, params = cost(Arch.from_dict(metrics["arch"]))
     privacy = metrics["privacy"] or {}
     return RunRecord(
         key=run.key, dataset=cell.dataset, budget=cell.budget, arm=cell.arm.name, seed=run.seed,
@@ -91,13 +90,6 @@ def _retrain(config: StudyConfig, run: Run, arch: Arch, arch_path: str, data: St
         seconds=metrics["seconds"], arch=arch_path,
         data_used=[use.to_dict() for use in data.uses(cell.dataset, cell.arm.searched, train_config)],
     )
-
-
-@lru_cache(maxsize=None)
-def _cost(arch_json: str) -> tuple[int, int]:
-    """(FLOPs, trainable parameters) of the network a run built, measured once per network."""
-    built = Arch.from_dict(json.loads(arch_json))
-    return arch_flops(built), arch_params(built)
 
 
 def _progress(record: RunRecord, count: int, total: int) -> str:

@@ -2,13 +2,15 @@
 study's search data), or a fixed architecture file, checked against the budget first."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from eqnas.arch import Arch
 from eqnas.data.registry import dataset_info
 from eqnas.errors import EqnasError
-from eqnas.profiling import arch_flops, format_flops
+from eqnas.profiling import arch_flops, arch_params, format_flops
 from eqnas.search.proxy import proxy_trainer
 from eqnas.search.runner import SearchConfig, run_search
 from eqnas.search.space import fit_to_data, load_space, replace_proxy
@@ -26,6 +28,17 @@ def trained_arch(config: StudyConfig, arch: Arch, cell: Cell, epsilon: float | N
     return adapt_arch(arch, info, config.run_config(cell.arm, epsilon, config.seeds[0]))[0]
 
 
+def cost(arch: Arch) -> tuple[int, int]:
+    """(FLOPs, trainable parameters) of a network, measured once per distinct network."""
+    return _cost(json.dumps(arch.to_dict(), sort_keys=True))
+
+
+@lru_cache(maxsize=None)
+def _cost(arch_json: str) -> tuple[int, int]:
+    arch = Arch.from_dict(json.loads(arch_json))
+    return arch_flops(arch), arch_params(arch)
+
+
 def check_fixed_arms(config: StudyConfig, cells: list[Cell]) -> None:
     """Every fixed architecture fits every budget it is placed at, measured on the network that
     trains (before anything trains)."""
@@ -34,7 +47,7 @@ def check_fixed_arms(config: StudyConfig, cells: list[Cell]) -> None:
             continue
         arch = Arch.load(cell.arm.arch)
         for epsilon in config.epsilons:
-            flops = arch_flops(trained_arch(config, arch, cell, epsilon))
+            flops = cost(trained_arch(config, arch, cell, epsilon))[0]
             if flops > cell.budget:
                 raise EqnasError(f"arm {cell.arm.name!r}: {cell.arm.arch} has {format_flops(flops)} FLOPs on "
                                  f"{cell.dataset}, over the budget {format_flops(cell.budget)}; give the arm budgets "

@@ -137,6 +137,9 @@ def test_the_report_names_the_data_each_stage_used_and_what_epsilon_covers(whole
     assert search and "the first 600 of a seeded permutation (seed 1) of the 2700" in search[0]
     assert "the proxy trains on, of its training images, a seeded random 64 of 540 (seed 0)" in search[0]
     assert "(not covered)" in search[0]
+    assert any(l.startswith("- search-select: synthetic, train split, 60 images: proxy validation") for l in lines)
+    stage_order = [l.split(":")[0] for l in lines if l.startswith("- ")]
+    assert stage_order.index("- search") < stage_order.index("- search-select") < stage_order.index("- select")
     retrain = [l for l in lines if l.startswith("- retrain") and "synthetic, train split, 2100 images: the private part" in l]
     assert len(retrain) == 2  # one line per privacy setting, all seeds alike
     assert any("under DP-SGD (ε = 8)" in l and "2100 images" in l and "(covered by ε)" in l for l in retrain)

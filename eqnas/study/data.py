@@ -104,7 +104,7 @@ class StudyData:
         return [
             DataUse("search", name, "train", f"{where}; the proxy trains on, of its training images, "
                     f"{describe_subset(trained, n, f'seed {search.seed}')}", trained, False, sha),
-            DataUse("search", name, "val" if parts is None else "train",
+            DataUse("search-select", name, "val" if parts is None else "train",
                     f"proxy validation: a seeded {val} of "
                     + ("the public part's held-out tenth" if parts is not None else "the validation split"),
                     val, False, sha),

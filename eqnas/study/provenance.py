@@ -80,7 +80,7 @@ def check_search_data(datasets: tuple[str, ...], search_dataset: str | None, pub
 class DataUse:
     """The images one stage saw."""
 
-    stage: str                 # search | retrain | select | test
+    stage: str                 # search | search-select | retrain | select | test (eqnas.study.report.STAGES)
     dataset: str
     split: str                 # train | val | test
     selection: str             # which images, in words (index range, or seed and count)

@@ -18,7 +18,7 @@ RESULTS, REPORT, CELLS = "results.csv", "report.md", "cells.csv"
 COLUMNS = ("dataset", "budget", "arm", "seed", "epsilon", "flops", "params", "test_acc", "test_auc",
            "epsilon_spent", "delta", "seconds", "train_images", "search_images", "arch")
 CellKey = tuple[str, int, str, float | None]  # dataset, budget, arm, target epsilon
-STAGES = ("search", "retrain", "select", "test")  # eqnas.study.provenance.DataUse.stage, in pipeline order
+STAGES = ("search", "search-select", "retrain", "select", "test")  # DataUse.stage, in pipeline order
 
 
 def privacy_label(epsilon: float | None) -> str:
@@ -87,9 +87,10 @@ def cell_table(records: list[RunRecord]) -> str:
         spent = [r.epsilon_spent for r in group if r.epsilon_spent is not None]
         flops = sorted({r.flops for r in group})
         spent_text = f"{max(spent):.3f}" if spent else "-"
+        flops_text = ", ".join(format_flops(f) for f in flops) + (" (over budget)" if flops[-1] > budget else "")
         lines.append(f"| {dataset} | {format_flops(budget)} | {arm} | {privacy_label(epsilon)} | {interval.n} "
                      f"| {_pm(interval)} | [{interval.low:.4f}, {interval.high:.4f}] "
-                     f"| {', '.join(format_flops(f) for f in flops)} | {group[0].params:,} | {spent_text} |")
+                     f"| {flops_text} | {group[0].params:,} | {spent_text} |")
     return "\n".join(lines)
 
 

@@ -153,12 +153,17 @@ def test_the_report_names_the_data_each_stage_used_and_what_epsilon_covers(whole
     assert paired and "+0.1000" in paired[0]  # the fake scores C4 0.1 above trivial at every seed
 
 
-def test_a_fixed_architecture_over_its_budget_is_refused_before_training(tmp_path):
+@pytest.mark.parametrize("arm,needle", [
+    (0, r"arm 'fixed': .* over the budget 100K"),
+    (1, r"arm 'searched' on synthetic at 100K: .*"),
+])
+def test_an_arm_that_cannot_meet_its_budget_is_refused_before_training(tmp_path, arm, needle):
     study = _study(tmp_path, budgets=["100K"])
+    study["arms"], study["compare"] = [study["arms"][arm]], []
     train = FakeTrain()
-    with pytest.raises(EqnasError, match=r"arm 'fixed': .* over the budget 100K"):
+    with pytest.raises(EqnasError, match=needle):
         run_study(parse_study(study), tmp_path / "s", train_fn=train, echo=lambda _: None)
-    assert train.calls == []
+    assert train.calls == [] and not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize("search_data,needle", [
@@ -240,9 +245,10 @@ def test_a_real_tiny_study_through_the_cli_and_its_report(tmp_path):
 def test_shipped_study_files_load_and_their_fixed_architectures_fit_their_budgets(name):
     from eqnas.study.grid import cells
     from eqnas.study.provenance import check_search_data
-    from eqnas.study.winners import check_fixed_arms
+    from eqnas.study.data import StudyData
+    from eqnas.study.winners import check_arms
 
     config = load_study(ROOT / "examples" / name)
     assert len(config.seeds) >= 3 and None in config.epsilons and 8.0 in config.epsilons
     check_search_data(config.datasets, config.search_data.dataset, config.search_data.public_split, config.private)
-    check_fixed_arms(config, cells(config))  # raises if a baseline is over a budget it is placed at
+    check_arms(config, cells(config), StudyData(config))  # raises if an arm cannot meet a budget it is placed at

@@ -1,5 +1,5 @@
 """`run_study`: checks everything that can be checked before training (config, search data,
-fixed architectures' FLOPs), then per cell finds its architecture and retrains it under every
+searched spaces' and fixed architectures' FLOPs against their budgets), then per cell finds its architecture and retrains it under every
 privacy setting and seed, appending one record per finished run, and writes the report.
 
 A study killed mid-grid resumes: finished runs are read from `runs.jsonl`, finished searches
@@ -20,7 +20,7 @@ from eqnas.study.data import StudyData
 from eqnas.study.grid import Run, cells, runs
 from eqnas.study.provenance import check_search_data
 from eqnas.study.records import RUNS, RunLog, RunRecord
-from eqnas.study.winners import SearchFn, cell_arch, check_fixed_arms, cost
+from eqnas.study.winners import SearchFn, cell_arch, check_arms, cost
 from eqnas.train.loop import train
 
 CONFIG = "study_config.json"
@@ -49,11 +49,11 @@ def run_study(config: StudyConfig, out: Path, train_fn: TrainFn = train, search_
 
     check_search_data(config.datasets, config.search_data.dataset, config.search_data.public_split, config.private)
     grid = cells(config)
-    check_fixed_arms(config, grid)
-    save_config(config, out)
     data = StudyData(config)
     for dataset in config.datasets:
         data.parts(dataset)  # a public split too large for the data fails here, before training
+    check_arms(config, grid, data)
+    save_config(config, out)
     log = RunLog(out / RUNS)
     done = log.finished()
     total = sum(len(runs(config, cell)) for cell in grid)

@@ -13,7 +13,8 @@ from eqnas.errors import EqnasError
 from eqnas.profiling import arch_flops, arch_params, format_flops
 from eqnas.search.proxy import proxy_trainer
 from eqnas.search.runner import SearchConfig, run_search
-from eqnas.search.space import fit_to_data, load_space, replace_proxy
+from eqnas.search.flop_filter import FlopFilter
+from eqnas.search.space import SearchSpace, fit_to_data, load_space, replace_proxy
 from eqnas.study.config import StudyConfig
 from eqnas.study.data import StudyData
 from eqnas.study.grid import Cell
@@ -39,11 +40,25 @@ def _cost(arch_json: str) -> tuple[int, int]:
     return arch_flops(arch), arch_params(arch)
 
 
-def check_fixed_arms(config: StudyConfig, cells: list[Cell]) -> None:
-    """Every fixed architecture fits every budget it is placed at, measured on the network that
-    trains (before anything trains)."""
+def cell_space(config: StudyConfig, cell: Cell, data: StudyData) -> SearchSpace:
+    """A searched cell's space, its proxy set by the study and fitted to the search data."""
+    settings = config.search
+    return fit_to_data(replace_proxy(load_space(cell.arm.space), data=data.search_dataset(cell.dataset),
+                                     data_root=config.data_root, epochs=settings.epochs, subset=settings.subset,
+                                     seed=settings.seed))
+
+
+def check_arms(config: StudyConfig, cells: list[Cell], data: StudyData) -> None:
+    """Before anything trains: every searched space has a candidate within each of its budgets,
+    and every fixed architecture fits every budget it is placed at, measured on the network
+    that trains."""
     for cell in cells:
         if cell.arm.searched:
+            try:
+                FlopFilter(cell_space(config, cell, data), cell.budget).check_feasible()
+            except EqnasError as error:
+                raise EqnasError(f"arm {cell.arm.name!r} on {cell.dataset} at {format_flops(cell.budget)}: "
+                                 f"{error}") from None
             continue
         arch = Arch.load(cell.arm.arch)
         for epsilon in config.epsilons:
@@ -70,9 +85,7 @@ def cell_arch(config: StudyConfig, cell: Cell, data: StudyData, out: Path, searc
     if best.exists() and (folder / "summary.json").exists():
         return best
     settings = config.search
-    space = fit_to_data(replace_proxy(load_space(cell.arm.space), data=data.search_dataset(cell.dataset),
-                                      data_root=config.data_root, epochs=settings.epochs, subset=settings.subset,
-                                      seed=settings.seed))
+    space = cell_space(config, cell, data)
     search = SearchConfig(flops_max=cell.budget, strategy=settings.strategy, trials=settings.trials,
                           seed=settings.seed, resume=(folder / "trials.jsonl").exists(), early_stop=settings.early_stop)
     echo(f"searching {space.name} for {cell.dataset} under {format_flops(cell.budget)} FLOPs "

@@ -152,6 +152,8 @@ def parse_study(data: Any, where: str = "study", base: Path = Path("."), default
         data_root=mapping.get("data_root"), data_seed=_int(mapping.get("data_seed", 0), f"{where}.data_seed", 0),
         val_fraction=mapping.get("val_fraction", 0.1), device=str(mapping.get("device", "auto")),
     )
+    if config.search_data.dataset is not None:
+        _datasets([config.search_data.dataset], f"{where}.search_data.dataset", config.data_root)
     _check_runs(config, where)
     return config
 

@@ -179,7 +179,8 @@ def test_dp_study_with_overlapping_search_data_is_refused_before_training(tmp_pa
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "eqnas", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    # generous: on a loaded 2-core machine the tiny study below took over 300 s (70 s per 1-epoch run)
+    return subprocess.run([sys.executable, "-m", "eqnas", *args], capture_output=True, text=True, cwd=ROOT, timeout=1200)
 
 
 def test_cli_refuses_overlapping_search_data_with_one_line_and_exit_2(tmp_path):

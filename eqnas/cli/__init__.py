@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "export": ("eqnas.cli.export_cmd", "Write the exported plain model as TorchScript or ONNX."),
     "scale": ("eqnas.cli.scale_cmd", "EfficientNet compound scaling of an architecture."),
     "laws": ("eqnas.cli.laws_cmd", "Fit Chinchilla-style scaling laws L(N, D) per family."),
+    "study": ("eqnas.cli.study_cmd", "Arms x budgets x seeds (x epsilons): search, retrain, compare with intervals."),
 }
 
 

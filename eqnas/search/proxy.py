@@ -5,6 +5,7 @@ is never looked at during a search.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from eqnas.arch import Arch
@@ -34,12 +35,13 @@ def proxy_splits(splits: Splits, seed: int) -> Splits:
     return Splits(train=splits.train, val=val, test=val, info=splits.info)
 
 
-def proxy_trainer(proxy: Proxy, device: str = "auto") -> TrainFn:
+def proxy_trainer(proxy: Proxy, device: str = "auto", load: Callable[[int], Splits] | None = None) -> TrainFn:
     """(arch, epoch hook or None, job or None) -> best validation metric of the proxy training;
     the hook sees every epoch's metric and may stop the training early. A job (a search rung,
     `TrainJob`) sets the epochs, training images and seed (None: the proxy's own), may start from
     saved weights and save the final ones; the validation images stay the proxy seed's, so every
-    rung and seed is scored on the same images. Datasets are loaded once per resolution."""
+    rung and seed is scored on the same images. Datasets are loaded once per resolution, by
+    `load(resolution)` if given (e.g. a study's public part), else from `proxy.data`."""
     from eqnas.data.registry import load_dataset
     from eqnas.train.checkpoint import read_checkpoint, save_checkpoint
     from eqnas.train.loop import train
@@ -49,7 +51,8 @@ def proxy_trainer(proxy: Proxy, device: str = "auto") -> TrainFn:
 
     def train_one(arch: Arch, on_epoch: EpochHook | None = None, job: TrainJob | None = None) -> float:
         if arch.resolution not in cache:
-            full = load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
+            full = load(arch.resolution) if load is not None else \
+                load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
             cache[arch.resolution] = proxy_splits(full, proxy.seed)
         run_config = config if job is None else config.replace(epochs=job.epochs, subset=job.images, seed=job.seed)
         start = read_checkpoint(job.start_from)["state_dict"] if job is not None and job.start_from else None

@@ -27,11 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from eqnas.arch import Arch, Stage, Stem
 from eqnas.errors import EqnasError
-from eqnas.textfile import read_text
+from eqnas.yamlfile import check_keys, read_yaml
 
 Sample = dict[str, Any]
 
@@ -113,18 +111,13 @@ class SearchSpace:
 
 def load_space(path: str | Path) -> SearchSpace:
     path = Path(path)
-    text = read_text(path, "space file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise EqnasError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    return parse_space(data, where=str(path), default_name=path.stem)
+    return parse_space(read_yaml(path, "space file"), where=str(path), default_name=path.stem)
 
 
 def parse_space(data: Any, where: str = "space", default_name: str = "space") -> SearchSpace:
     if not isinstance(data, dict):
         raise EqnasError(f"{where}: expected a mapping at the top level")
-    _known(data, TOP_KEYS, where)
+    check_keys(data, TOP_KEYS, where)
     for key in ("family", "group", "stem", "stages"):
         if key not in data:
             raise EqnasError(f"{where}: missing key {key!r}")
@@ -136,7 +129,7 @@ def parse_space(data: Any, where: str = "space", default_name: str = "space") ->
     stem = data["stem"]
     if not isinstance(stem, dict):
         raise EqnasError(f"{where}.stem: expected a mapping")
-    _known(stem, STEM_KEYS, f"{where}.stem")
+    check_keys(stem, STEM_KEYS, f"{where}.stem")
     for key, value in stem.items():
         choices[f"stem.{key}"] = _values(value, f"{where}.stem.{key}")
     stages = data["stages"]
@@ -145,7 +138,7 @@ def parse_space(data: Any, where: str = "space", default_name: str = "space") ->
     for index, stage in enumerate(stages):
         if not isinstance(stage, dict):
             raise EqnasError(f"{where}.stages[{index}]: expected a mapping")
-        _known(stage, STAGE_KEYS, f"{where}.stages[{index}]")
+        check_keys(stage, STAGE_KEYS, f"{where}.stages[{index}]")
         for key in ("depth", "width"):
             if key not in stage:
                 raise EqnasError(f"{where}.stages[{index}]: missing key {key!r}")
@@ -167,7 +160,7 @@ def parse_space(data: Any, where: str = "space", default_name: str = "space") ->
 def _proxy(data: Any, where: str) -> Proxy:
     if not isinstance(data, dict):
         raise EqnasError(f"{where}.proxy: expected a mapping")
-    _known(data, PROXY_KEYS, f"{where}.proxy")
+    check_keys(data, PROXY_KEYS, f"{where}.proxy")
     if "rungs" in data:
         if "epochs" in data or "subset" in data:
             raise EqnasError(f"{where}.proxy: give either rungs or epochs and subset (they set rung 0), not both")
@@ -181,12 +174,6 @@ def _proxy(data: Any, where: str) -> Proxy:
     if isinstance(proxy.lr, bool) or not isinstance(proxy.lr, (int, float)) or not 0 < proxy.lr < math.inf:
         raise EqnasError(f"{where}.proxy.lr: must be a positive finite number, got {proxy.lr!r}")
     return proxy
-
-
-def _known(data: dict, keys: tuple[str, ...], where: str) -> None:
-    for key in data:
-        if key not in keys:
-            raise EqnasError(f"{where}: unknown key {key!r} (valid keys: {', '.join(keys)})")
 
 
 def _values(value: Any, where: str) -> tuple:

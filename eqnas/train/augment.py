@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from eqnas.data.rotate import rotate_images
 from eqnas.registry import Registry
 
 Augmentation = Callable[[Tensor, torch.Generator], Tensor]
@@ -62,6 +63,25 @@ def rot90_flip(x: Tensor, generator: torch.Generator) -> Tensor:
         chosen = turns == k
         out[chosen] = torch.rot90(x[chosen], k, dims=(-2, -1))
     return _flip(out, generator)
+
+
+def random_angles(batch: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    """One angle in degrees per sample, uniform in [0, 360)."""
+    return torch.rand(batch, generator=generator, device=device) * 360.0
+
+
+@register_augmentation("rotate")
+def rotate(x: Tensor, generator: torch.Generator) -> Tensor:
+    """A rotation by a continuous random angle (bilinear, zeros outside the image), the same
+    transformation that makes fashion-mnist-rot: an augmentation arm against rotation
+    equivariance on such data."""
+    return rotate_images(x, random_angles(len(x), generator, x.device))
+
+
+@register_augmentation("rotate_flip")
+def rotate_flip(x: Tensor, generator: torch.Generator) -> Tensor:
+    """`rotate`, then a random horizontal flip: a random element of O(2)."""
+    return _flip(rotate(x, generator), generator)
 
 
 class Views:

@@ -8,6 +8,8 @@ from typing import Any
 
 from eqnas.jsonlog import JsonLinesLog
 
+CONFIG = "study_config.json"  # the resolved study config, saved in the study folder
+
 RUNS = "runs.jsonl"
 
 

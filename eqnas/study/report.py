@@ -11,7 +11,7 @@ from pathlib import Path
 
 from eqnas.errors import EqnasError
 from eqnas.profiling import format_flops
-from eqnas.study.records import RUNS, RunLog, RunRecord
+from eqnas.study.records import CONFIG, RUNS, RunLog, RunRecord
 from eqnas.study.stats import Interval, paired_difference, t_interval
 
 RESULTS, REPORT, CELLS = "results.csv", "report.md", "cells.csv"
@@ -182,7 +182,6 @@ def write_report(config, out: Path, echo: Callable[[str], None] = print) -> list
 
 def load_report(out: Path) -> str:
     """The text of `eqnas report` for a study folder."""
-    from eqnas.study.runner import CONFIG
 
     if not (out / RUNS).exists():
         raise EqnasError(f"{out} is not a study folder (no {RUNS})")

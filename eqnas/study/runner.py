@@ -19,11 +19,10 @@ from eqnas.study.config import StudyConfig
 from eqnas.study.data import StudyData
 from eqnas.study.grid import Run, cells, runs
 from eqnas.study.provenance import check_search_data
-from eqnas.study.records import RUNS, RunLog, RunRecord
+from eqnas.study.records import CONFIG, RUNS, RunLog, RunRecord
 from eqnas.study.winners import SearchFn, cell_arch, check_arms, cost
 from eqnas.train.loop import train
 
-CONFIG = "study_config.json"
 TrainFn = Callable[..., object]  # the signature of eqnas.train.loop.train
 
 

@@ -1,0 +1,37 @@
+"""Fit scaling laws to points already recorded by `eqnas laws` (points.jsonl folders), without
+training: one law per group, then fit.json, plots and report.md exactly as `eqnas laws` writes
+them. For sweeps recorded by an earlier version whose flags a rerun no longer resumes.
+
+    python benchmarks/fit_law_points.py runs/laws_rot/laws_resnet-trivial runs/laws_rot/laws_resnet-C8 \
+        --name laws_resnet --holdout-largest 2 --out runs/laws_rot
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from eqnas.scaling.law_analysis import fit_groups
+from eqnas.scaling.law_fit import FitConfig
+from eqnas.scaling.law_report import default_budgets, family_dir, summary_lines, write_family, write_report
+from eqnas.scaling.law_sweep import PointLog
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path, help="sweep folders holding points.jsonl")
+    parser.add_argument("--name", required=True, help="the family's name (its folder under --out)")
+    parser.add_argument("--holdout-largest", type=int, default=0, help="runs of largest compute left out per group")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    records = [r for folder in args.folders for r in PointLog(folder / "points.jsonl").read()]
+    families = fit_groups(args.name, records, FitConfig(), args.holdout_largest)
+    budgets = default_budgets(families)
+    for family in families:
+        write_family(family, budgets, family_dir(args.out, family))
+        print("\n".join(summary_lines(family, budgets, args.out)))
+    write_report(families, budgets, args.out)
+    print(f"report: {args.out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

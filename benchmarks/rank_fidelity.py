@@ -185,7 +185,8 @@ class Scored:
     cpu_s: float
 
 
-def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Rung], eta: int, finalist_seeds: int) -> list[Scored]:
+def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Rung], search: Scored) -> list[Scored]:
+    """The zero-cost, proxy and fidelity scorers, then `search`: the search's own ranking."""
     proxy = fidelities[0]
     first = [trainer.run(c, proxy, 0, False) for c in cands]
     second = [trainer.run(c, proxy, 1, False) for c in cands]
@@ -202,7 +203,7 @@ def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Rung], et
     for fidelity in fidelities[1:-1]:  # the top rung only for the search's finalists: it costs about a reference
         runs = [trainer.run(c, fidelity, 0, False) for c in cands]
         out.append(Scored(f"fidelity {fidelity.label}, seed 0", [r.metric for r in runs], sum(r.cpu_s for r in runs)))
-    out.append(search_ranking(cands, trainer, fidelities, eta, finalist_seeds).scored)
+    out.append(search)
     return out
 
 
@@ -343,9 +344,8 @@ def run(args: argparse.Namespace) -> None:
           f"{ceiling.tau:.2f} ({ref_cpu:.0f} CPU s for all reference trainings)")
     if args.only == "reference":
         return
-    scored = scorers(cands, trainer, fidelities, args.eta, args.finalist_seeds)
-    rows = [evaluate_scorer(s, ref_mean) for s in scored]
-    outcome = search_ranking(cands, trainer, fidelities, args.eta, args.finalist_seeds)  # recorded: no training
+    outcome = search_ranking(cands, trainer, fidelities, args.eta, args.finalist_seeds)
+    rows = [evaluate_scorer(s, ref_mean) for s in scorers(cands, trainer, fidelities, outcome.scored)]
     exhaustive = sum(r.cpu_s for r in by_seed[0])
     gap = max(ref_mean) - ref_mean[outcome.winner]
     print(f"\nsearch efficiency against the reference: the search's winner scores {ref_mean[outcome.winner]:.4f} "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eqnas.scaling.law_analysis import fit_groups
 from eqnas.scaling.law_fit import FitConfig
-from eqnas.scaling.law_report import default_budgets, family_dir, summary_lines, write_family, write_report
+from eqnas.scaling.law_report import write_fits
 from eqnas.scaling.law_sweep import PointLog
 
 
@@ -24,13 +24,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     records = [r for folder in args.folders for r in PointLog(folder / "points.jsonl").read()]
-    families = fit_groups(args.name, records, FitConfig(), args.holdout_largest)
-    budgets = default_budgets(families)
-    for family in families:
-        write_family(family, budgets, family_dir(args.out, family))
-        print("\n".join(summary_lines(family, budgets, args.out)))
-    write_report(families, budgets, args.out)
-    print(f"report: {args.out / 'report.md'}")
+    write_fits(fit_groups(args.name, records, FitConfig(), args.holdout_largest), args.out)
 
 
 if __name__ == "__main__":

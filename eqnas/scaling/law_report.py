@@ -143,6 +143,13 @@ def run_laws(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path, 
     else:
         families = [fit_family(space.name, swept(space), fit_config, holdout_largest, None, isoflop_config)
                     for space in spaces]
+    write_fits(families, out_dir, budgets, echo)
+    return families
+
+
+def write_fits(families: Sequence[FamilyFit], out_dir: Path, budgets: Sequence[float] = (),
+               echo: Callable[[str], None] = print) -> None:
+    """Every family's fit.json and plots, the summary lines, and report.md."""
     chosen = default_budgets(families, budgets)
     for family in families:
         write_family(family, chosen, family_dir(out_dir, family))
@@ -150,4 +157,3 @@ def run_laws(spaces: Sequence[SearchSpace], config: SweepConfig, out_dir: Path, 
             echo(line)
     write_report(families, chosen, out_dir)
     echo(f"report: {out_dir / 'report.md'}")
-    return families

@@ -16,17 +16,20 @@ How it is measured
   3. Scorers, each with the CPU seconds it costs for the whole set: FLOPs and parameters (zero
      cost); the search proxy (validation accuracy after ``--fidelities``' first entry) with one
      seed and averaged over two; minus the proxy's training loss (SoTL, Ru et al. 2021: the sum
-     over its epochs of the mean training loss); each longer fidelity below the top one; and the
-     search's own ranking: successive halving over the fidelities as rungs
-     (``eqnas.search.fidelity.halve``, eta 3, promotions retrained at their rung, finalists
-     re-scored with 2 seeds), with the search-efficiency line: its winner's reference accuracy
-     against the reference's best, and its cost as a fraction of training every candidate once
-     with the reference recipe.
+     over its epochs of the mean training loss) per seed; each longer fidelity below the top one;
+     and the search's own ranking, twice: successive halving over the fidelities as rungs
+     (``eqnas.search.fidelity.halve``, eta 3, finalists re-scored with 2 seeds when two or more
+     reach the top rung), promotions continuing from the rung below's weights (``--promotion
+     continue``, the search's default; those runs keep their weights beside the records) and
+     retrained at their rung (``retrain``). Each with the search-efficiency line: its winner's
+     reference accuracy against the reference's best, and its cost as a fraction of training
+     every candidate once with the reference recipe (``benchmarks/search_efficiency.py`` replays
+     it for more search seeds).
   4. Per scorer: Kendall tau and Spearman rho against the reference mean, tau within the
      reference's top third, and whether the reference's best is in the scorer's top 3
      (``eqnas.search.rank_stats``).
 
-Seconds are the process's CPU seconds with torch on one thread (as in search_efficiency.py), so
+Seconds are the process's CPU seconds with torch on one thread (as in strategy_efficiency.py), so
 other programs on a shared machine do not inflate them. Every training is one JSON line in
 ``--records`` (default runs/rank_fidelity/<space>.jsonl), written when it ends: an interrupted
 run resumes and trains nothing twice.
@@ -149,27 +152,48 @@ class Trainer:
             self._data[resolution] = Splits(train=full.train, val=val, test=full.test, info=full.info)
         return self._data[resolution]
 
-    def run(self, candidate: Candidate, fidelity: Rung, seed: int, reference: bool) -> Run:
-        done = self.log.table().get((candidate.key, fidelity.label, seed, reference))
-        if done is not None:
+    def weights(self, candidate: Candidate, label: str, seed: int) -> Path:
+        """Where the final weights of a run that a promotion continues from are kept."""
+        import hashlib
+
+        digest = hashlib.sha1(f"{candidate.key}|{label}|{seed}".encode()).hexdigest()[:16]
+        return self.log.path.with_suffix(".weights") / f"{digest}.pt"
+
+    def run(self, candidate: Candidate, fidelity: Rung, seed: int, reference: bool, start: Run | None = None,
+            keep: bool = False) -> Run:
+        """Trains `candidate` at `fidelity` with `seed` (the seed also draws the training images),
+        or returns the recorded run. `start`: continue from that run's final weights for the extra
+        epochs (as `--promotion continue`; its label then reads "2x6000 from 1x2000"); `keep`: keep
+        this run's final weights for a run that continues from it (a recorded run whose weights
+        are not there is trained again)."""
+        label = fidelity.label if start is None else f"{fidelity.label} from {start.fidelity}"
+        done = self.log.table().get((candidate.key, label, seed, reference))
+        if done is not None and not (keep and not self.weights(candidate, label, seed).is_file()):
             return done
         from eqnas.train.config import TrainConfig
         from eqnas.train.loop import train
 
         proxy = self.space.proxy
-        config = TrainConfig(epochs=fidelity.epochs, batch_size=proxy.batch_size, subset=fidelity.images, seed=seed,
+        epochs = fidelity.epochs - (parse_rungs(start.fidelity.split(" ")[0])[0].epochs if start else 0)
+        config = TrainConfig(epochs=epochs, batch_size=proxy.batch_size, subset=fidelity.images, seed=seed,
                              device=DEVICE, select="acc", schedule="onecycle", lr=proxy.lr, optimizer=proxy.optimizer)
         arch = self.space.to_arch(candidate.sample)
+        initial = torch.load(self.weights(candidate, start.fidelity, seed), weights_only=True) if start else None
         cpu, wall = time.process_time(), time.perf_counter()
-        result = train(arch, self.splits(arch.resolution), config, out_dir=None, progress=False, test=reference)
+        result = train(arch, self.splits(arch.resolution), config, out_dir=None, progress=False, test=reference,
+                       initial_state=initial)
         metrics = result.metrics
         metric = metrics["test_acc"] if reference else metrics["best_val"]["acc"]
-        run = Run(candidate.key, fidelity.label, seed, reference, round(float(metric), 6),
+        run = Run(candidate.key, label, seed, reference, round(float(metric), 6),
                   [round(float(row["train_loss"]), 6) for row in metrics["history"]],
                   round(time.process_time() - cpu, 3), round(time.perf_counter() - wall, 3), candidate.sample)
+        if keep:
+            path = self.weights(candidate, label, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(result.raw_model.state_dict(), path)
         self.log.append(run)
         kind = "reference test acc" if reference else "val acc"
-        print(f"  {candidate.key} ({candidate.flops / 1e6:.1f}M FLOPs) {fidelity.label} seed {seed}: {kind} "
+        print(f"  {candidate.key} ({candidate.flops / 1e6:.1f}M FLOPs) {label} seed {seed}: {kind} "
               f"{run.metric:.4f}, {run.cpu_s:.0f} CPU s", flush=True)
         return run
 
@@ -185,8 +209,8 @@ class Scored:
     cpu_s: float
 
 
-def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Rung], search: Scored) -> list[Scored]:
-    """The zero-cost, proxy and fidelity scorers, then `search`: the search's own ranking."""
+def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Rung], searches: Sequence[Scored]) -> list[Scored]:
+    """The zero-cost, proxy and fidelity scorers, then `searches`: the search's own rankings."""
     proxy = fidelities[0]
     first = [trainer.run(c, proxy, 0, False) for c in cands]
     second = [trainer.run(c, proxy, 1, False) for c in cands]
@@ -197,13 +221,14 @@ def scorers(cands: list[Candidate], trainer: Trainer, fidelities: list[Rung], se
         Scored(f"proxy {proxy.label}, seed 1", [r.metric for r in second], sum(r.cpu_s for r in second)),
         Scored(f"proxy {proxy.label}, mean of 2 seeds", [(a.metric + b.metric) / 2 for a, b in zip(first, second)],
                sum(r.cpu_s for r in first + second)),
-        Scored(f"SoTL over proxy {proxy.label} (minus summed train loss)", [-sum(r.train_losses) for r in first],
-               sum(r.cpu_s for r in first)),
+        *(Scored(f"SoTL over proxy {proxy.label}, seed {seed} (minus summed train loss)",
+                 [-sum(r.train_losses) for r in runs], sum(r.cpu_s for r in runs))
+          for seed, runs in enumerate((first, second))),
     ]
     for fidelity in fidelities[1:-1]:  # the top rung only for the search's finalists: it costs about a reference
         runs = [trainer.run(c, fidelity, 0, False) for c in cands]
         out.append(Scored(f"fidelity {fidelity.label}, seed 0", [r.metric for r in runs], sum(r.cpu_s for r in runs)))
-    out.append(search)
+    out.extend(searches)
     return out
 
 
@@ -212,27 +237,61 @@ class SearchOutcome:
     scored: Scored  # the search's own ranking, as scores (higher is better), and its CPU seconds
     winner: int  # index of the search's winner among the candidates
 
+    def efficiency(self, reference: Sequence[float], exhaustive_s: float, gap: float = 0.01) -> "Efficiency":
+        """The issue's search-efficiency measure against the reference: the search's CPU seconds
+        as a fraction of training every candidate once with the reference recipe, when its
+        winner's reference accuracy is within `gap` of the reference's best (else never)."""
+        short = max(reference) - reference[self.winner]
+        return Efficiency(reference[self.winner], max(reference), short, short <= gap + 1e-12,
+                          self.scored.cpu_s / exhaustive_s)
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    winner: float  # the search's winner's reference accuracy
+    best: float  # the reference's best
+    short: float  # best - winner
+    found: bool  # short within the gap
+    cost: float  # the search's CPU seconds / exhaustive reference training
+
+    def line(self) -> str:
+        verdict = f"{self.cost:.2f} of exhaustive reference training" if self.found else \
+            f"never (its winner is {self.short * 100:.1f} points short; it cost {self.cost:.2f})"
+        return f"winner {self.winner:.4f} (reference best {self.best:.4f}): {verdict}"
+
 
 def search_ranking(cands: list[Candidate], trainer: Trainer, rungs: list[Rung], eta: int,
-                   finalist_seeds: int) -> SearchOutcome:
-    """What `eqnas search` would rank these candidates by: successive halving over the rungs
-    (`eqnas.search.fidelity.halve`), each promotion trained from scratch at its rung (as
-    `--promotion retrain`), the finalists re-scored with `finalist_seeds` seeds and ranked by their
-    mean. A candidate's score is (highest rung reached, score there), flattened to one number."""
-    runs: list[Run] = []
+                   finalist_seeds: int, promotion: str = "retrain", seed: int = 0) -> SearchOutcome:
+    """What `eqnas search --seed SEED` would rank these candidates by: successive halving over
+    the rungs (`eqnas.search.fidelity.halve`), each promotion continuing from the candidate's
+    weights at the rung below (`promotion="continue"`, where `Rung.continues` allows) or trained
+    from scratch at its rung ("retrain"), the finalists (when two or more) re-scored with
+    `finalist_seeds` seeds, each reaching the top rung the same way, and ranked by their mean. A
+    candidate's score is (highest rung reached, score there), flattened to one number; the cost
+    counts every training the search did once."""
+    runs: dict[tuple[int, int, int], Run] = {}
 
-    def score(index: int, k: int) -> float:
-        seeds = range(finalist_seeds) if k == len(rungs) - 1 and len(rungs) > 1 else range(1)
-        done = [trainer.run(cands[index], rungs[k], seed, False) for seed in seeds]
-        runs.extend(done)
-        return mean_score([r.metric for r in done])
+    def continues(k: int) -> bool:
+        return promotion == "continue" and 0 < k < len(rungs) and rungs[k].continues(rungs[k - 1])
 
-    halving = halve(list(range(len(cands))), score, eta, len(rungs))
+    def reach(index: int, k: int, run_seed: int) -> Run:
+        if (index, k, run_seed) not in runs:
+            below = reach(index, k - 1, run_seed) if continues(k) else None
+            runs[index, k, run_seed] = trainer.run(cands[index], rungs[k], run_seed, False, start=below,
+                                                   keep=continues(k + 1))
+        return runs[index, k, run_seed]
+
+    def rescore(index: int, first: float) -> float:
+        extra = [reach(index, len(rungs) - 1, seed + i).metric for i in range(1, finalist_seeds)]
+        return mean_score([first, *extra])
+
+    halving = halve(list(range(len(cands))), lambda index, k: reach(index, k, seed).metric, eta, len(rungs),
+                    rescore=rescore)
     order = {c: position for position, c in enumerate(halving.ranking)}
     flat = [float(len(cands) - order[i]) for i in range(len(cands))]
-    name = f"eqnas search's ranking: successive halving over {','.join(r.label for r in rungs)}, eta {eta}, " \
-           f"finalists x {finalist_seeds} seeds"
-    return SearchOutcome(Scored(name, flat, sum(r.cpu_s for r in runs)), halving.ranking[0])
+    name = f"eqnas search's ranking (seed {seed}, promotion {promotion}): successive halving over " \
+           f"{','.join(r.label for r in rungs)}, eta {eta}, finalists x {finalist_seeds} seeds"
+    return SearchOutcome(Scored(name, flat, sum(r.cpu_s for r in runs.values())), halving.ranking[0])
 
 
 # ---------------------------------------------------------------- report
@@ -344,15 +403,15 @@ def run(args: argparse.Namespace) -> None:
           f"{ceiling.tau:.2f} ({ref_cpu:.0f} CPU s for all reference trainings)")
     if args.only == "reference":
         return
-    outcome = search_ranking(cands, trainer, fidelities, args.eta, args.finalist_seeds)
-    rows = [evaluate_scorer(s, ref_mean) for s in scorers(cands, trainer, fidelities, outcome.scored)]
+    outcomes = [search_ranking(cands, trainer, fidelities, args.eta, args.finalist_seeds, promotion)
+                for promotion in ("continue", "retrain")]
+    rows = [evaluate_scorer(s, ref_mean) for s in scorers(cands, trainer, fidelities, [o.scored for o in outcomes])]
     exhaustive = sum(r.cpu_s for r in by_seed[0])
-    gap = max(ref_mean) - ref_mean[outcome.winner]
-    print(f"\nsearch efficiency against the reference: the search's winner scores {ref_mean[outcome.winner]:.4f} "
-          f"(reference best {max(ref_mean):.4f}, gap {gap * 100:.1f} points, reference seed-to-seed median "
-          f"|difference| {statistics.median(spread) * 100:.1f} points); the search cost "
-          f"{outcome.scored.cpu_s:.0f} CPU s = {outcome.scored.cpu_s / exhaustive:.2f} of training every candidate "
-          f"with the reference recipe once ({exhaustive:.0f} CPU s)")
+    print(f"\nsearch efficiency against the reference ({exhaustive:.0f} CPU s to train every candidate once with "
+          f"the reference recipe; reference seed-to-seed median |difference| {statistics.median(spread) * 100:.1f} "
+          "points):")
+    for outcome in outcomes:
+        print(f"  {outcome.scored.name}: {outcome.efficiency(ref_mean, exhaustive).line()}")
     print()
     print(markdown(rows, ceiling))
     print(f"\n{len(cands)} architectures (keys, FLOPs, reference mean):")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eqnas.errors import EqnasError
-from eqnas.search.fidelity import (Fidelity, Rung, default_rungs, mean_score, parse_rungs, promote, rank,
+from eqnas.search.fidelity import (Fidelity, Rung, default_rungs, halve, mean_score, parse_rungs, promote, rank,
                                    successive_halving)
 from eqnas.search.records import TrialLog, TrialRecord
 from eqnas.search.report import report_table
@@ -123,6 +123,24 @@ def test_successive_halving_with_eta_2_and_a_failure_at_a_higher_rung():
     assert halving.scores["c2"] == [0.62, None] and halving.scores["c8"] == [0.62, 0.69, 0.75]
     # c8 reached rung 2; then rung 1 by score; c2 failed at rung 1, so it ends at rung 0 with 0.62
     assert halving.ranking == ("c8", "c4", "c6", "c2", "c3", "c9", "c1", "c5", "c7")
+
+
+def test_finalists_are_rescored_only_when_two_or_more_reach_the_top_rung():
+    calls = []
+
+    def rescore(c, first):
+        calls.append((c, first))
+        return first - 0.5  # stands for the mean over more seeds
+
+    two = halve(list(NINE), lambda c, k: NINE[c][k], eta=3, rungs=2, rescore=rescore)
+    assert two.finalists == ("c6", "c2") and calls == [("c6", 0.64), ("c2", 0.70)]
+    assert two.ranking[:2] == ("c2", "c6") and two.scores["c2"] == [0.62, pytest.approx(0.20)]
+    calls.clear()
+    one = halve(list(NINE), lambda c, k: NINE[c][k], eta=3, rungs=3, rescore=rescore)
+    assert one.finalists == ("c2",) and calls == [] and one.scores["c2"] == [0.62, 0.70, 0.78]
+    calls.clear()
+    halve(["a"], lambda c, k: 0.5, eta=2, rungs=1, rescore=rescore)  # one rung: nothing is a finalist
+    assert calls == []
 
 
 def test_one_rung_is_a_plain_ranking_with_no_finalists():
@@ -243,7 +261,9 @@ def test_a_failure_at_a_rung_is_recorded_and_the_halving_goes_on(tmp_path):
     assert [(candidate(r), r.rung) for r in records if r.status == "failed"] == [((4, 2), 1)]
     # rung 1: three scored -> max(1, 3 // 2) = 1 promoted: (3, 2) with 0.65
     assert sorted({c for c, rung, _ in trainer.runs() if rung == 2}) == [(3, 2)]
-    assert summary.best_metric == pytest.approx(0.70) and summary.failed == 0
+    # a lone finalist is the winner whatever its mean: no second seed (0.80, not (0.80 + 0.60) / 2)
+    assert not [call for call in trainer.calls if call[2] == 1]
+    assert summary.best_metric == pytest.approx(0.80) and summary.failed == 0
     ranked = standings(records)
     assert [candidate(s.record) for s in ranked][:4] == [(3, 2), (2, 2), (2, 1), (4, 2)]
     assert ranked[3].rung == 0 and ranked[3].scores == (0.70, None)

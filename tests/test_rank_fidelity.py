@@ -74,7 +74,7 @@ def test_search_ranking_is_successive_halving_over_recorded_runs():
         def __init__(self):
             self.calls = []
 
-        def run(self, candidate, rung, seed, reference):
+        def run(self, candidate, rung, seed, reference, start=None, keep=False):
             self.calls.append((candidate.key, rung.label, seed))
             index = int(candidate.key)
             metric = rung0[index] if rung.label == "1x10" else top[(index, seed)]
@@ -89,3 +89,52 @@ def test_search_ranking_is_successive_halving_over_recorded_runs():
     assert sorted(c for c in table.calls if c[1] == "2x20") == [("1", "2x20", 0), ("1", "2x20", 1),
                                                                ("3", "2x20", 0), ("3", "2x20", 1)]
     assert outcome.scored.cpu_s == sum(1.0 + i for i in range(5)) + 2 * (2.0 + 4.0)
+
+
+class ContinuingTable:
+    """Scores by (candidate, label, seed); records what each run started from and kept."""
+
+    def __init__(self, scores):
+        self.scores, self.calls = scores, []
+
+    def run(self, candidate, rung, seed, reference, start=None, keep=False):
+        label = rung.label if start is None else f"{rung.label} from {start.fidelity}"
+        self.calls.append((candidate.key, label, seed, keep))
+        metric = self.scores[(int(candidate.key), rung.label, seed)]
+        return bench.Run(candidate.key, label, seed, reference, metric, [], 1.0, 0.0)
+
+
+def test_continued_promotions_start_from_the_rung_below_and_a_lone_finalist_trains_once():
+    """Three rungs, eta 3, five candidates: rung 0 promotes one (5 // 3), which continues to
+    rungs 1 and 2 from its own weights; alone at the top, it gets no second seed."""
+    rungs = list(bench.parse_rungs("1x10,2x30,3x90"))
+    scores = {(i, "1x10", 0): s for i, s in enumerate([0.5, 0.9, 0.7, 0.8, 0.1])}
+    scores.update({(1, "2x30", 0): 0.6, (1, "3x90", 0): 0.95})
+    table = ContinuingTable(scores)
+    cands = [bench.Candidate(str(i), {}, 1, 1) for i in range(5)]
+    outcome = bench.search_ranking(cands, table, rungs, eta=3, finalist_seeds=2, promotion="continue")
+    assert outcome.winner == 1 and outcome.scored.cpu_s == 5 + 2
+    assert [c for c in table.calls if c[0] == "1"] == [
+        ("1", "1x10", 0, True), ("1", "2x30 from 1x10", 0, True), ("1", "3x90 from 2x30 from 1x10", 0, False)]
+    assert all(keep for _, label, _, keep in table.calls if label == "1x10")  # any may be promoted
+
+
+def test_continued_finalists_reach_the_top_rung_again_with_the_next_seed():
+    rungs = list(bench.parse_rungs("1x10,2x20"))
+    scores = {(i, "1x10", s): v for i, v in enumerate([0.5, 0.9, 0.7, 0.8]) for s in (0, 1)}
+    scores.update({(1, "2x20", 0): 0.6, (1, "2x20", 1): 0.7, (3, "2x20", 0): 0.9, (3, "2x20", 1): 0.3})
+    table = ContinuingTable(scores)
+    cands = [bench.Candidate(str(i), {}, 1, 1) for i in range(4)]
+    outcome = bench.search_ranking(cands, table, rungs, eta=2, finalist_seeds=2, promotion="continue")
+    assert outcome.winner == 1  # means: 1 -> 0.65, 3 -> 0.60
+    assert sorted(c[:3] for c in table.calls if c[2] == 1) == [
+        ("1", "1x10", 1), ("1", "2x20 from 1x10", 1), ("3", "1x10", 1), ("3", "2x20 from 1x10", 1)]
+    assert outcome.scored.cpu_s == 4 + 2 + 4  # every training counted once
+
+
+def test_efficiency_is_the_cost_fraction_when_the_winner_is_within_the_gap():
+    scored = bench.Scored("s", [1.0, 2.0, 3.0], cpu_s=30.0)
+    near = bench.SearchOutcome(scored, winner=1).efficiency([0.70, 0.815, 0.82], exhaustive_s=120.0)
+    assert near.found and near.cost == pytest.approx(0.25) and near.short == pytest.approx(0.005)
+    far = bench.SearchOutcome(scored, winner=0).efficiency([0.70, 0.815, 0.82], exhaustive_s=120.0)
+    assert not far.found and "12.0 points short" in far.line()

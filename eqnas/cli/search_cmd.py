@@ -65,7 +65,8 @@ def load_training_service(path: str | None) -> dict | None:
               help="A promoted candidate continues from its weights at the rung below (where that rung has "
                    "fewer epochs and no more images), or retrains at the higher rung.")
 @click.option("--finalist-seeds", default=DEFAULT_FINALIST_SEEDS, show_default=True, type=click.IntRange(min=1),
-              help="Seeds each finalist (a candidate at the top rung) is scored with; the best mean wins.")
+              help="Seeds each finalist (a candidate at the top rung) is scored with when two or more reach it; "
+                   "the best mean wins.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Run folder (default runs/<space>).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out; finished trials are not trained again.")
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),

@@ -169,17 +169,25 @@ class Halving:
         return self.ran[-1] if len(self.ran) > 1 else ()
 
 
-def halve(candidates: Sequence[C], score: Callable[[C, int], Score], eta: int, rungs: int) -> Halving:
+def halve(candidates: Sequence[C], score: Callable[[C, int], Score], eta: int, rungs: int,
+          rescore: Callable[[C, float], Score] | None = None) -> Halving:
     """Successive halving: every candidate enters rung 0; `score(c, k)` is asked once for each
-    candidate at each rung it enters (the search trains there; a table looks it up)."""
+    candidate at each rung it enters (the search trains there; a table looks it up).
+
+    `rescore(c, first)`, when given, turns a finalist's first top-rung score into its score over
+    all its seeds (the finalists' extra seeds). It is asked only when two or more candidates reach
+    the top rung: a lone finalist is the winner whatever its mean, so its extra seeds would be
+    paid for and change nothing."""
     ran: list[tuple] = []
     promoted: list[tuple] = []
     scores: dict = {c: [] for c in candidates}
     entrants = tuple(candidates)
     for k in range(rungs):
         ran.append(entrants)
+        compared = rescore is not None and k == rungs - 1 and k > 0 and len(entrants) > 1
         for c in entrants:
-            scores[c].append(score(c, k))
+            first = score(c, k)
+            scores[c].append(rescore(c, first) if compared and first is not None else first)
         if k + 1 < rungs:
             entrants = promote({c: scores[c][k] for c in entrants}, eta)
             promoted.append(entrants)

@@ -1,7 +1,7 @@
 """The rungs above the lowest: successive halving (`eqnas.search.fidelity.halve`) over a search's
 recorded rung-0 scores, run in the search's own process after the strategy's proposals (also
-when those ran in parallel), and the finalists' extra seeds at the top rung, each reaching it the
-way the search seed did (`Fidelity.path`: through the continued rungs, or from scratch).
+when those ran in parallel), and the finalists' extra seeds at the top rung when two or more
+reach it, each reaching it the way the search seed did (`Fidelity.path`: through the continued rungs, or from scratch).
 
 Every training goes through the search's `TrialRunner`, so a (candidate, rung, seed) already
 recorded is not trained again (a resumed search replays the same promotions from the same
@@ -56,9 +56,9 @@ def run_promotions(runner: TrialRunner, on_run: Callable[[Run], None]) -> Halvin
     def score(key: str, rung: int) -> Score:
         if rung == 0:
             return entered[key].metric  # the strategy's trial (None: failed)
-        first = attempt(key, rung, seed)
-        if rung < top or first is None:
-            return first
+        return attempt(key, rung, seed)
+
+    def all_seeds(key: str, first: float) -> Score:
         return mean_score([first, *(rescored(key, s) for s in finalist_seeds(seed, fidelity.finalist_seeds)[1:])])
 
-    return halve(list(entered), score, fidelity.eta, len(fidelity.rungs))
+    return halve(list(entered), score, fidelity.eta, len(fidelity.rungs), rescore=all_seeds)

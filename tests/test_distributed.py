@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,20 @@ def test_cluster_from_torchrun_environment_and_its_refusals():
         shard_loader(SPLITS.train, 10, 0, 0, cluster)
     with pytest.raises(EqnasError, match="WORLD_SIZE"):
         cluster_from_env({"WORLD_SIZE": "two"})
+
+
+def test_sigterm_under_several_ranks_ends_the_run_as_ctrl_c_does():
+    import signal
+
+    from eqnas.train.distributed import stop_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stop_on_sigterm(SINGLE)
+        assert signal.getsignal(signal.SIGTERM) is before  # one process: as today
+        stop_on_sigterm(Cluster(0, RANKS, 0, "gloo"))
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -86,7 +86,7 @@ def command(arch_path: str, data: str, data_root: str | None, out_dir: str, reci
             resolution: int | None, val_fraction: float, no_augment: bool, **flags: Any) -> None:
     from eqnas.data.registry import load_dataset
     from eqnas.errors import EqnasError
-    from eqnas.train.distributed import cluster_from_env, join, leave
+    from eqnas.train.distributed import cluster_from_env, join, leave, stop_on_sigterm
     from eqnas.train.loop import train
     from eqnas.train.recipes import resolve_config
 
@@ -97,6 +97,7 @@ def command(arch_path: str, data: str, data_root: str | None, out_dir: str, reci
     config = resolve_config(recipe, **flags)
     arch = load_arch(arch_path)
     cluster = join(cluster_from_env(), config.device)
+    stop_on_sigterm(cluster)
     try:
         with cluster.main_first():  # one download, not one per rank
             splits = load_dataset(data, root=data_root, resolution=resolution or arch.resolution, seed=config.seed,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -102,6 +103,17 @@ def join(cluster: Cluster, device: str) -> Cluster:
         dist.init_process_group(backend=backend, init_method="env://", rank=cluster.rank,
                                 world_size=cluster.world_size)
     return Cluster(cluster.rank, cluster.world_size, cluster.local_rank, backend)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm(cluster: Cluster) -> None:
+    """Under several ranks, SIGTERM (torchrun stopping its workers when the agent is stopped or
+    another rank failed) ends the run as Ctrl-C does: rank 0 writes what finished."""
+    if cluster.distributed:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def leave(cluster: Cluster) -> None:

@@ -12,34 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from torch.utils.data import TensorDataset
+from conftest import load_benchmark
 
-from eqnas.arch import Arch
-from eqnas.build import build
-from eqnas.data.base import DatasetInfo, Splits
+from eqnas.data.base import Splits
 from eqnas.errors import EqnasError
 from eqnas.train import TrainConfig, train
-from eqnas.train.adapt import adapt_arch
 from eqnas.train.distributed import SINGLE, Cluster, cluster_from_env, join, leave, shard_loader
-from eqnas.train.loop import _session
-from eqnas.train.optim import make_criterion
-from eqnas.train.runtime import resolve_runtime, seed_everything
 
-ROOT = Path(__file__).resolve().parents[1]
-RES, RANKS, BATCH = 17, 2, 16
-INFO = DatasetInfo(name="random", channels=1, resolution=RES, num_classes=10)
-C8 = Arch.load(ROOT / "examples" / "c8_small.json")
-STEP = dict(epochs=1, batch_size=BATCH, optimizer="sgd", momentum=0.0, lr=0.5, schedule="constant", device="cpu")
-STEP_CASES = {"plain": dict(physical_batch_size=BATCH // RANKS),  # one process: the ranks' halves, one pass each
-              "dp": dict(dp=True, noise_multiplier=0.2, max_grad_norm=0.05)}
-
-
-def _images(count: int, seed: int) -> TensorDataset:
-    rng = torch.Generator().manual_seed(seed)
-    return TensorDataset(torch.rand(count, 1, RES, RES, generator=rng), torch.randint(0, 10, (count,), generator=rng))
-
-
-SPLITS = Splits(train=_images(64, 0), val=_images(24, 1), test=_images(24, 2), info=INFO)
+bench = load_benchmark("ranks_check")  # the same check under torchrun, on GPUs
+RANKS, BATCH = 2, 16
+C8, STEP = bench.C8, dict(bench.STEP, device="cpu")
+STEP_CASES = bench.step_cases(BATCH, RANKS)
+SPLITS = Splits(train=bench.images(64, 0), val=bench.images(24, 1), test=bench.images(24, 2), info=bench.INFO)
 
 
 def _free_port() -> int:
@@ -56,18 +40,7 @@ def _joined(rank: int, port: int) -> Cluster:
 
 
 def _one_step(config: TrainConfig, cluster: Cluster, count: int = BATCH) -> dict[str, torch.Tensor]:
-    """Parameters after one step on the first `count` training images, this rank's share of them."""
-    arch, _ = adapt_arch(C8, INFO, config)
-    seed_everything(config.seed)
-    network = build(arch)
-    runtime = resolve_runtime("cpu", config.dp)
-    session = _session(network, config, SPLITS.train, make_criterion("multiclass", 0.0), runtime, cluster)
-    images, targets = SPLITS.train.tensors[0][:count], SPLITS.train.tensors[1][:count]
-    share = count // cluster.world_size
-    part = slice(cluster.rank * share, (cluster.rank + 1) * share)
-    assert session.learn(images[part], targets[part]).stepped
-    session.close()
-    return {name: p.detach().clone() for name, p in network.named_parameters()}
+    return bench.one_step(config, cluster, SPLITS.train, count)
 
 
 def _step_worker(rank: int, port: int, out: str) -> None:
@@ -91,14 +64,6 @@ def _on_two_ranks(worker, *args) -> None:
     mp.start_processes(worker, args=(_free_port(), *args), nprocs=RANKS, start_method="fork")
 
 
-def _relative_error(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor],
-                    start: dict[str, torch.Tensor]) -> float:
-    """|change made - change expected| / |change expected|, over all parameters at once."""
-    diff = torch.cat([(got[k] - want[k]).flatten() for k in want])
-    moved = torch.cat([(want[k] - start[k]).flatten() for k in want])
-    return float(diff.norm() / moved.norm())
-
-
 def test_one_step_on_two_ranks_equals_one_process_on_the_same_logical_batch(tmp_path):
     """SGD, so the update is the averaged gradient itself. Without DP each rank's forward pass
     sees the half one process sees per physical batch (batch norm included); with DP each rank
@@ -107,14 +72,13 @@ def test_one_step_on_two_ranks_equals_one_process_on_the_same_logical_batch(tmp_
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(RANKS)]
     for case, extra in STEP_CASES.items():
         config = TrainConfig(**STEP, **extra)
-        seed_everything(config.seed)
-        start = {k: p.detach() for k, p in build(adapt_arch(C8, INFO, config)[0]).named_parameters()}
+        start = bench.initial(config)
         alone = _one_step(config, SINGLE)
         for rank in range(RANKS):
-            error = _relative_error(ranks[rank][case], alone, start)
+            error = bench.relative_error(ranks[rank][case], alone, start)
             assert error <= 1e-5, (case, rank, error)
         # the check can fail: a step on rank 0's half of the batch alone is far from the batch's
-        assert _relative_error(_one_step(config, SINGLE, BATCH // RANKS), alone, start) > 1e-2
+        assert bench.relative_error(_one_step(config, SINGLE, BATCH // RANKS), alone, start) > 1e-2
 
 
 def test_two_rank_dp_retrain_reports_the_one_process_epsilon_and_rank_0_alone_writes(tmp_path):
@@ -126,9 +90,9 @@ def test_two_rank_dp_retrain_reports_the_one_process_epsilon_and_rank_0_alone_wr
     assert metrics["runtime"]["ranks"] == RANKS and metrics["runtime"]["backend"] == "gloo"
     assert alone["runtime"]["ranks"] == 1 and alone["runtime"]["backend"] is None
     two, one = metrics["privacy"], alone["privacy"]
-    assert two["steps"] == one["steps"] == len(SPLITS.train) // BATCH
-    assert two["noise_multiplier"] == one["noise_multiplier"]
-    assert two["epsilon"] == pytest.approx(one["epsilon"], rel=1e-9) and 0 < one["epsilon"] <= 3.0
+    assert one["steps"] == len(SPLITS.train) // BATCH and one["expected_batch_size"] == BATCH
+    assert 0 < one["epsilon"] <= 3.0
+    assert two == one  # epsilon, noise multiplier, sample rate, steps, expected batch: all one process's
     assert (tmp_path / "rank0" / "checkpoint.pt").is_file()
 
 

@@ -126,6 +126,7 @@ class PrivateSession:
         except ValueError as error:  # e.g. "The privacy budget is too low."
             raise EqnasError(f"epsilon={config.epsilon}, delta={self.delta:g} over {config.epochs} epochs: "
                              f"{error}") from None
+        self.expected_batch_size = self.dp_optimizer.expected_batch_size  # of the logical batch
         if cluster.distributed:
             self.dp_optimizer, dp_loader = distribute_private(self.engine, self.dp_optimizer, dp_loader, cluster,
                                                               config.seed)
@@ -173,7 +174,7 @@ class PrivateSession:
             "accountant": self.config.accountant,
             "noise_multiplier": float(self.dp_optimizer.noise_multiplier),
             "sample_rate": self.sample_rate,
-            "expected_batch_size": self.dp_optimizer.expected_batch_size,
+            "expected_batch_size": self.expected_batch_size,
             "steps": _steps(self.engine),
             "max_grad_norm": self.config.max_grad_norm,
             "aug_mult": self.views,

@@ -35,6 +35,8 @@ def _help() -> str:
              "checkpoint.pt, arch.json, config.json and curves.png to --out.", "",
              "The arch's channels, classes and resolution follow the data; under --dp its batch norm",
              "becomes group norm. Explicit flags override --recipe, which overrides the defaults.",
+             "Under torchrun (torchrun --nproc_per_node N -m eqnas retrain ...) one run spans the N",
+             "ranks, --batch-size is split over them, and rank 0 alone writes --out.",
              "", "\b", "Recipes (--recipe):"]
     lines += [f"  {name:<11} {RECIPES[name].citation}" for name in recipe_names()]
     return "\n".join(lines)

@@ -1,5 +1,8 @@
 """`eqnas retrain --arch A.json --data D --out DIR [...]`: train an architecture file on a dataset.
 
+Under torchrun (`torchrun --nproc_per_node N -m eqnas retrain ...`) each process is one rank of
+one run (`eqnas.train.distributed`); rank 0 alone writes --out and prints.
+
 Every training flag defaults to "not given": the value then comes from --recipe if it sets it,
 else from `TrainConfig`'s default (shown in brackets).
 """
@@ -32,6 +35,8 @@ def _help() -> str:
              "checkpoint.pt, arch.json, config.json and curves.png to --out.", "",
              "The arch's channels, classes and resolution follow the data; under --dp its batch norm",
              "becomes group norm. Explicit flags override --recipe, which overrides the defaults.",
+             "Under torchrun (torchrun --nproc_per_node N -m eqnas retrain ...) one run spans the N",
+             "ranks, --batch-size is split over them, and rank 0 alone writes --out.",
              "", "\b", "Recipes (--recipe):"]
     lines += [f"  {name:<11} {RECIPES[name].citation}" for name in recipe_names()]
     return "\n".join(lines)
@@ -83,6 +88,7 @@ def command(arch_path: str, data: str, data_root: str | None, out_dir: str, reci
             resolution: int | None, val_fraction: float, no_augment: bool, **flags: Any) -> None:
     from eqnas.data.registry import load_dataset
     from eqnas.errors import EqnasError
+    from eqnas.train.distributed import cluster_from_env, join, leave, stop_on_sigterm
     from eqnas.train.loop import train
     from eqnas.train.recipes import resolve_config
 
@@ -92,17 +98,26 @@ def command(arch_path: str, data: str, data_root: str | None, out_dir: str, reci
         flags["augment"] = "none"
     config = resolve_config(recipe, **flags)
     arch = load_arch(arch_path)
-    splits = load_dataset(data, root=data_root, resolution=resolution or arch.resolution, seed=config.seed,
-                          val_fraction=val_fraction)
-    result = train(arch, splits, config, Path(out_dir), progress=True)
-    for change in result.metrics["arch_changes"]:
-        click.echo(f"arch changed: {change}")
-    click.echo(_summary(result.metrics, out_dir))
+    cluster = join(cluster_from_env(), config.device)
+    stop_on_sigterm(cluster)
+    try:
+        with cluster.main_first():  # one download, not one per rank
+            splits = load_dataset(data, root=data_root, resolution=resolution or arch.resolution, seed=config.seed,
+                                  val_fraction=val_fraction)
+        result = train(arch, splits, config, Path(out_dir), progress=True, cluster=cluster)
+    finally:
+        leave(cluster)
+    if cluster.is_main:
+        for change in result.metrics["arch_changes"]:
+            click.echo(f"arch changed: {change}")
+        click.echo(_summary(result.metrics, out_dir))
 
 
 def _summary(metrics: dict[str, Any], out_dir: str) -> str:
     privacy = metrics["privacy"]
     eps = "not private" if privacy is None else (
         f"eps {privacy['epsilon']:.3f} (delta {privacy['delta']:.2g}, {privacy['accountant']})")
+    ranks = metrics["runtime"]["ranks"]
+    where = f", {ranks} ranks ({metrics['runtime']['backend']})" if ranks > 1 else ""
     return (f"test acc {metrics['test_acc']:.4f}  AUC {metrics['test_auc']:.4f}  {eps}  "
-            f"[{metrics['weights']} weights, best epoch {metrics['best_epoch']}/{metrics['epochs']}] -> {out_dir}")
+            f"[{metrics['weights']} weights, best epoch {metrics['best_epoch']}/{metrics['epochs']}{where}] -> {out_dir}")

@@ -70,7 +70,8 @@ def load_training_service(path: str | None) -> dict | None:
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Run folder (default runs/<space>).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out; finished trials are not trained again.")
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Trials at once, as processes of NNI's local training service (its manager on 127.0.0.1).")
+              help="Trials at once, as processes of NNI's local training service (its manager on 127.0.0.1); "
+                   "with --device auto or cuda, trial k trains on GPU k mod (GPUs), or the next free one.")
 @click.option("--training-service", "training_service_path", default=None, type=click.Path(dir_okay=False),
               help="YAML file with NNI's training-service section (platform: remote, kubeflow, ...) to run "
                    "trials on other machines; their manager port is then open on every interface.")
@@ -85,6 +86,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
             training_service_path: str | None, seed: int, early_stop: bool, device: str) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.profiling import parse_budget
+    from eqnas.search.devices import trial_devices
     from eqnas.search.fidelity import Fidelity
     from eqnas.search.runner import SearchConfig
     from eqnas.search.space import fit_to_data, load_space, replace_proxy
@@ -101,5 +103,6 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
         time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
         early_stop=early_stop, training_service=load_training_service(training_service_path),
         fidelity=Fidelity.of(space.proxy, promotion, finalist_seeds),
+        devices=trial_devices(device, concurrency) if training_service_path is None else (),
     )
     STRATEGIES[strategy].run(space, config, Path(out_dir or f"runs/{space.name}"), device, click.echo)

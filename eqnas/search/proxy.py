@@ -38,7 +38,7 @@ def proxy_splits(splits: Splits, seed: int) -> Splits:
 def proxy_trainer(proxy: Proxy, device: str = "auto", load: Callable[[int], Splits] | None = None) -> TrainFn:
     """(arch, epoch hook or None, job or None) -> best validation metric of the proxy training;
     the hook sees every epoch's metric and may stop the training early. A job (a search rung,
-    `TrainJob`) sets the epochs, training images and seed (None: the proxy's own), may start from
+    `TrainJob`) sets the epochs, training images, seed and device (None: the proxy's own), may start from
     saved weights and save the final ones; the validation images stay the proxy seed's, so every
     rung and seed is scored on the same images. Datasets are loaded once per resolution, by
     `load(resolution)` if given (e.g. a study's public part), else from `proxy.data`."""
@@ -54,7 +54,8 @@ def proxy_trainer(proxy: Proxy, device: str = "auto", load: Callable[[int], Spli
             full = load(arch.resolution) if load is not None else \
                 load_dataset(proxy.data, proxy.data_root, resolution=arch.resolution, seed=proxy.seed)
             cache[arch.resolution] = proxy_splits(full, proxy.seed)
-        run_config = config if job is None else config.replace(epochs=job.epochs, subset=job.images, seed=job.seed)
+        run_config = config if job is None else config.replace(epochs=job.epochs, subset=job.images, seed=job.seed,
+                                                                device=job.device or config.device)
         start = read_checkpoint(job.start_from)["state_dict"] if job is not None and job.start_from else None
         result = train(arch, cache[arch.resolution], run_config, out_dir=None, progress=False, test=False,
                        on_epoch=on_epoch, initial_state=start)

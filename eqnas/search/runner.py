@@ -18,6 +18,7 @@ from typing import Callable
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.profiling import format_flops
+from eqnas.search.devices import slots_per_device
 from eqnas.search.fidelity import Fidelity
 from eqnas.search.flop_filter import FlopFilter
 from eqnas.search.promotion import Run, run_promotions
@@ -42,6 +43,7 @@ class SearchConfig:
     early_stop: bool = True  # the median stopping rule (eqnas.search.early_stop)
     training_service: dict | None = None  # NNI's training-service section, for other machines
     fidelity: Fidelity | None = None  # the rungs; None: the space proxy's (`Fidelity.of`)
+    devices: tuple[str, ...] = ()  # parallel trials spread over these (eqnas.search.devices); (): none
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
 
     on_this_machine = config.concurrency > 1 and config.training_service is None
     threads = max(1, (os.cpu_count() or 1) // config.concurrency) if on_this_machine else None
-    runner = TrialRunner(space, train_fn, log.path, flop_filter, fidelity, config.early_stop, threads)
+    runner = TrialRunner(space, train_fn, log.path, flop_filter, fidelity, config.early_stop, threads,
+                         config.devices, slots_per_device(config.devices, config.concurrency))
     searched = space.searched()
     if searched:
         nni_adapter.run_search(

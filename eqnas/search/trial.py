@@ -13,7 +13,8 @@ same log in parallel:
   * the record is appended, and numbered, under the log's lock.
 A run that continues (`Fidelity.continues`) starts from the weights the candidate's run with the
 same seed at the rung below saved in the run folder's `checkpoints/`, and trains only the extra
-epochs.
+epochs. With a device list (parallel trials on GPUs) a trial trains on the device it holds
+(`eqnas.search.devices`) and records it.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from eqnas.arch import Arch
+from eqnas.search.devices import placed
 from eqnas.search.early_stop import MedianStop, TrialCurve
 from eqnas.search.fidelity import Fidelity
 from eqnas.search.flop_filter import FlopFilter
@@ -33,19 +35,22 @@ from eqnas.search.space import Sample, SearchSpace
 from eqnas.train.hooks import EpochHook
 
 CHECKPOINTS = "checkpoints"  # folder of the run folder holding the weights promotions continue from
+DEVICE_LOCKS = "devices"  # folder of the run folder holding the trials' device locks
 
 
 @dataclass(frozen=True)
 class TrainJob:
     """What one training is asked to do: `epochs` on `images` training images (None: all) with
     `seed`; starting from the weights in `start_from` (a promotion continuing), and saving the
-    final weights to `save_to` (for a promotion to continue from)."""
+    final weights to `save_to` (for a promotion to continue from); on `device` (None: the
+    trainer's own)."""
 
     epochs: int
     images: int | None
     seed: int
     start_from: str | None = None
     save_to: str | None = None
+    device: str | None = None
 
 
 TrainFn = Callable[[Arch, EpochHook, TrainJob], float]  # -> best validation metric; see eqnas.search.proxy
@@ -81,6 +86,8 @@ class TrialRunner:
     fidelity: Fidelity
     early_stop: bool = True
     torch_threads: int | None = None  # set in trial processes, so parallel trials share the CPU cores
+    devices: tuple[str, ...] = ()  # parallel trials spread over these (eqnas.search.devices); (): no placement
+    slots_per_device: int = 1
 
     def __call__(self, sample: Sample) -> float:
         return self.run(sample, 0, self.space.proxy.seed)
@@ -130,19 +137,11 @@ class TrialRunner:
         if job.save_to:
             Path(job.save_to).parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        try:
-            metric = twin.metric if twin else float(self.train_fn(arch, curve, job))
-            if math.isnan(metric):
-                raise TrialFailed("metric is NaN (diverged)")
-            status, error = "ok", ""
-            if curve.curve:
-                extra["curve"] = curve.curve
-            if curve.stopped_epoch is not None:
-                extra["stopped_epoch"] = curve.stopped_epoch
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # any trial failure (exception, NaN, out of memory) is recorded
-            metric, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
+        with placed(self.devices, self.slots_per_device, self.log_path.parent / DEVICE_LOCKS) as place:
+            if place is not None:
+                job = replace(job, device=place.device)
+                extra.update(device=place.device, device_index=place.index)
+            metric, status, error = self._train(twin, arch, curve, job, extra)
         record = TrialRecord(
             key=key, status=status, sample=sample, arch=arch.to_dict(), flops=self.flop_filter.flops(sample),
             params=arch_params(arch), metric=metric, seconds=round(time.perf_counter() - started, 3),
@@ -152,6 +151,24 @@ class TrialRunner:
         if metric is None:
             raise TrialFailed(error)
         return metric
+
+    def _train(self, twin: TrialRecord | None, arch: Arch, curve: TrialCurve, job: TrainJob,
+               extra: dict) -> tuple[float | None, str, str]:
+        """(metric, status, error) of the training (a twin's metric, untrained); the curve and
+        where it stopped go into `extra`."""
+        try:
+            metric = twin.metric if twin else float(self.train_fn(arch, curve, job))
+            if math.isnan(metric):
+                raise TrialFailed("metric is NaN (diverged)")
+            if curve.curve:
+                extra["curve"] = curve.curve
+            if curve.stopped_epoch is not None:
+                extra["stopped_epoch"] = curve.stopped_epoch
+            return metric, "ok", ""
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # any trial failure (exception, NaN, out of memory) is recorded
+            return None, "failed", f"{type(exc).__name__}: {exc}"
 
 
 def candidate_number(earlier: list[TrialRecord], key: str) -> int:

@@ -22,6 +22,7 @@ from eqnas.data.base import Splits
 from eqnas.train.adapt import adapt_arch
 from eqnas.train.augment import Views
 from eqnas.train.config import TrainConfig
+from eqnas.train.distributed import SINGLE, Cluster, data_parallel, rank_generator, shard_loader
 from eqnas.train.ema import WeightEMA
 from eqnas.train.evaluate import evaluate
 from eqnas.train.hooks import EpochHook
@@ -40,17 +41,24 @@ class TrainResult:
     out_dir: Path | None
 
 
-def _session(network: nn.Module, config: TrainConfig, train_set, criterion: nn.Module, runtime: Runtime) -> Session:
-    views = Views(config.augment, config.aug_mult, generator(config.seed, "augment", runtime.device))
+def _session(network: nn.Module, config: TrainConfig, train_set, criterion: nn.Module, runtime: Runtime,
+             cluster: Cluster = SINGLE) -> Session:
+    augment_stream = rank_generator(config.seed, "augment", cluster.rank, runtime.device)
+    views = Views(config.augment, config.aug_mult, augment_stream)
     forward = ForwardLoss(views, criterion, runtime)
-    loader = train_loader(train_set, config.batch_size, config.seed, config.num_workers)
     optimizer = make_optimizer(network.parameters(), config.optimizer, config.lr, config.momentum,
                                config.weight_decay)
     if config.dp:
         from eqnas.train.privacy import PrivateSession  # imports Opacus only for private runs
 
+        loader = train_loader(train_set, config.batch_size, config.seed, config.num_workers)  # ranks: Opacus shards it
         return PrivateSession(network, optimizer, loader, forward, config,
-                              generator(config.seed, "noise", runtime.device))
+                              generator(config.seed, "noise", runtime.device), cluster)
+    if cluster.distributed:
+        loader = shard_loader(train_set, config.batch_size, config.seed, config.num_workers, cluster)
+        return PlainSession(network, optimizer, loader, forward, config.physical_samples or loader.batch_size,
+                            model=data_parallel(network, runtime.device))
+    loader = train_loader(train_set, config.batch_size, config.seed, config.num_workers)
     return PlainSession(network, optimizer, loader, forward, config.physical_samples or config.batch_size)
 
 
@@ -116,7 +124,7 @@ def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Modul
 
 def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path | None = None,
           progress: bool = True, test: bool = True, on_epoch: EpochHook | None = None,
-          initial_state: dict[str, Any] | None = None) -> TrainResult:
+          initial_state: dict[str, Any] | None = None, cluster: Cluster = SINGLE) -> TrainResult:
     """Trains `arch` (adapted to the data, see `adapt_arch`) and returns the metrics and models;
     with `out_dir`, writes the files listed in `eqnas.train.record`. A KeyboardInterrupt keeps
     the best checkpoint, writes metrics with "interrupted": true, and is re-raised. `test=False`
@@ -124,10 +132,11 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
     `on_epoch` (see `EpochHook`) lets a search stop a trial after any epoch; `initial_state` (a
     state_dict of the adapted architecture) starts from trained weights instead of the seeded
     initialisation (a search promotion continuing a shorter run; optimiser and schedule start
-    afresh)."""
+    afresh). `cluster`: this process's rank among several (`eqnas.train.distributed`); only rank 0
+    writes `out_dir` and shows progress."""
     start = time.perf_counter()
     out_dir = None if out_dir is None else Path(out_dir)
-    runtime = resolve_runtime(config.device, config.dp)
+    runtime = resolve_runtime(cluster.device(config.device), config.dp)
     arch, changes = adapt_arch(arch, splits.info, config)
     seed_everything(config.seed)
     # channels_last applies to the inputs only: eqnas filters are expanded from coefficients on
@@ -139,16 +148,16 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
     ema = WeightEMA(network, config.ema_decay) if config.ema_decay > 0 else None  # before Opacus adds hooks
     train_set = take_subset(splits.train, config.subset, config.seed)
     criterion = make_criterion(splits.info.task, config.label_smoothing)
-    session = _session(network, config, train_set, criterion, runtime)
+    session = _session(network, config, train_set, criterion, runtime, cluster)
     scheduler = make_scheduler(session.optimizer, config.schedule, session.steps_per_epoch * config.epochs)
-    record = RunRecord(out_dir, arch, config)
+    record = RunRecord(out_dir if cluster.is_main else None, arch, config)
 
     def score(model: nn.Module, split=splits.val) -> dict[str, float]:
         return evaluate(model, split, splits.info.task, criterion, runtime, config.eval_batch_size)
 
     evaluated = ema.module if ema is not None else network
-    done = _fit(session, scheduler, ema, evaluated, score, record, config, progress and sys.stderr.isatty(),
-                on_epoch)
+    done = _fit(session, scheduler, ema, evaluated, score, record, config,
+                progress and cluster.is_main and sys.stderr.isatty(), on_epoch)
     model = build(arch).to(runtime.device)
     test_scores = None
     if done.best is not None:
@@ -171,7 +180,7 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
         "arch_changes": changes,
         "arch": arch.to_dict(),
         "data": {**dataclasses.asdict(splits.info), **sizes},
-        "runtime": runtime.to_dict(),
+        "runtime": {**runtime.to_dict(), **cluster.to_dict()},
         "config": config.to_dict(),
     }
     record.finish(metrics)

@@ -27,6 +27,9 @@ from typing import Any
 
 import torch
 from opacus import GradSampleModule, PrivacyEngine
+from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
+from opacus.optimizers import DistributedDPOptimizer, DPOptimizer
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from opacus.utils.batch_memory_manager import wrap_data_loader
 from opacus.validators import ModuleValidator
 from opacus.validators.errors import UnsupportedModuleError
@@ -35,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from eqnas.errors import EqnasError
 from eqnas.train.config import TrainConfig
+from eqnas.train.distributed import SINGLE, Cluster, rank_generator
 from eqnas.train.grad_samplers import grad_sample_module, private_buffers  # importing registers eqnas's rules
 from eqnas.train.session import ForwardLoss, Outcome
 
@@ -93,10 +97,12 @@ def _steps(engine: PrivacyEngine) -> int:
 
 class PrivateSession:
     """DP-SGD: Poisson batches, per-sample clipping and noise; physical batches of at most
-    `config.physical_batch_size` images (views included) accumulate into one logical step."""
+    `config.physical_batch_size` images (views included) accumulate into one logical step. On
+    several ranks (`cluster`), Opacus's distributed DP-SGD (`distribute_private`)."""
 
     def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
-                 forward: ForwardLoss, config: TrainConfig, noise_generator: torch.Generator) -> None:
+                 forward: ForwardLoss, config: TrainConfig, noise_generator: torch.Generator,
+                 cluster: Cluster = SINGLE) -> None:
         self.network, self.forward, self.config = network, forward, config
         self.views = config.aug_mult
         self.train_size = len(loader.dataset)
@@ -104,6 +110,8 @@ class PrivateSession:
         with warnings.catch_warnings():  # secure_mode is off on purpose: seeded, repeatable research runs
             warnings.filterwarnings("ignore", message="Secure RNG turned off")
             self.engine = PrivacyEngine(accountant=config.accountant)
+        if cluster.distributed:  # Opacus's DDP wrapper: copies rank 0's weights to every rank
+            network = DifferentiallyPrivateDistributedDataParallel(network)
         common = dict(module=wrap_private(network), optimizer=optimizer, data_loader=loader,
                       max_grad_norm=config.max_grad_norm, poisson_sampling=True, noise_generator=noise_generator)
         try:
@@ -118,6 +126,10 @@ class PrivateSession:
         except ValueError as error:  # e.g. "The privacy budget is too low."
             raise EqnasError(f"epsilon={config.epsilon}, delta={self.delta:g} over {config.epochs} epochs: "
                              f"{error}") from None
+        self.expected_batch_size = self.dp_optimizer.expected_batch_size  # of the logical batch
+        if cluster.distributed:
+            self.dp_optimizer, dp_loader = distribute_private(self.engine, self.dp_optimizer, dp_loader, cluster,
+                                                              config.seed)
         self.optimizer = optimizer
         self.sample_rate = 1.0 / len(loader)
         self.steps_per_epoch = len(dp_loader)
@@ -162,7 +174,7 @@ class PrivateSession:
             "accountant": self.config.accountant,
             "noise_multiplier": float(self.dp_optimizer.noise_multiplier),
             "sample_rate": self.sample_rate,
-            "expected_batch_size": self.dp_optimizer.expected_batch_size,
+            "expected_batch_size": self.expected_batch_size,
             "steps": _steps(self.engine),
             "max_grad_norm": self.config.max_grad_norm,
             "aug_mult": self.views,
@@ -171,3 +183,41 @@ class PrivateSession:
             "clipping": "flat",
             "secure_rng": False,
         }
+
+
+class ShardPoissonSampler(UniformWithReplacementSampler):
+    """Each of `steps` batches holds every record of this rank's shard (records rank, rank +
+    ranks, ...) independently with probability `sample_rate`; empty batches are yielded too."""
+
+    def __init__(self, size: int, sample_rate: float, cluster: Cluster, generator: torch.Generator,
+                 steps: int) -> None:
+        self.shard = list(range(cluster.rank, size, cluster.world_size))
+        super().__init__(num_samples=len(self.shard), sample_rate=sample_rate, generator=generator, steps=steps)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in super().__iter__():
+            yield [self.shard[i] for i in batch]
+
+
+def distribute_private(engine: PrivacyEngine, optimizer: DPOptimizer, loader: DataLoader, cluster: Cluster,
+                       seed: int) -> tuple[DistributedDPOptimizer, DataLoader]:
+    """What `make_private` makes for a DDP module, in place of its one-process `optimizer` and
+    `loader` (see `eqnas.train.distributed` for the conventions).
+
+    `make_private` goes distributed only for a module that is itself a DDP wrapper, while eqnas
+    hands it a GradSampleModule built with eqnas's own buffer check. So: the same
+    `DistributedDPOptimizer` and accountant hook, and a Poisson sampler over this rank's shard
+    that, unlike Opacus's distributed one, also yields empty local batches; Opacus's skips them,
+    which leaves that rank a step behind the others (its next all-reduce meets their next step).
+    """
+    shared = DistributedDPOptimizer(
+        optimizer.original_optimizer, noise_multiplier=optimizer.noise_multiplier,
+        max_grad_norm=optimizer.max_grad_norm, loss_reduction=optimizer.loss_reduction,
+        expected_batch_size=optimizer.expected_batch_size / cluster.world_size,  # this rank's share
+        generator=optimizer.generator)
+    shared.attach_step_hook(engine.accountant.get_optimizer_hook_fn(sample_rate=loader.sample_rate))
+    sampler = ShardPoissonSampler(len(loader.dataset), loader.sample_rate, cluster,
+                                  rank_generator(seed, "loader", cluster.rank), steps=len(loader))
+    local = DataLoader(loader.dataset, batch_sampler=sampler, collate_fn=loader.collate_fn,
+                       num_workers=loader.num_workers, persistent_workers=loader.persistent_workers)
+    return shared, local

@@ -7,6 +7,7 @@ advance once per step in both cases.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,22 +59,33 @@ class Session(Protocol):
 
 class PlainSession:
     """Non-private training: the gradients of a logical batch's physical chunks add up to the
-    gradient of its mean loss, then one optimizer step."""
+    gradient of its mean loss, then one optimizer step. `model` is what the forward pass runs
+    through: `network` itself, or a DistributedDataParallel around it, which then averages the
+    gradients over ranks once per logical batch (`no_sync` for the chunks before the last)."""
 
     def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
-                 forward: ForwardLoss, physical_samples: int) -> None:
+                 forward: ForwardLoss, physical_samples: int, model: nn.Module | None = None) -> None:
         self.network, self.optimizer, self.loader = network, optimizer, loader
         self.forward, self.physical_samples = forward, physical_samples
+        self.model = network if model is None else model
         self.steps_per_epoch = len(loader)
+        self.epoch = 0
 
     def batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        sampler = getattr(self.loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # a DistributedSampler reshuffles per epoch
+            sampler.set_epoch(self.epoch)
+        self.epoch += 1
         return iter(self.loader)
 
     def learn(self, images: Tensor, targets: Tensor) -> Outcome:
         total = 0.0
-        for chunk, chunk_targets in zip(images.split(self.physical_samples), targets.split(self.physical_samples)):
-            loss = self.forward(self.network, chunk, chunk_targets)
-            (loss * (len(chunk) / len(images))).backward()
+        chunks = list(zip(images.split(self.physical_samples), targets.split(self.physical_samples)))
+        for index, (chunk, chunk_targets) in enumerate(chunks):
+            last = index == len(chunks) - 1
+            with contextlib.nullcontext() if last or not hasattr(self.model, "no_sync") else self.model.no_sync():
+                loss = self.forward(self.model, chunk, chunk_targets)
+                (loss * (len(chunk) / len(images))).backward()
             total += loss.item() * len(chunk)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -261,14 +261,16 @@ class Efficiency:
 
 
 def search_ranking(cands: list[Candidate], trainer: Trainer, rungs: list[Rung], eta: int,
-                   finalist_seeds: int, promotion: str = "retrain", seed: int = 0) -> SearchOutcome:
+                   finalist_seeds: int, promotion: str = "retrain", seed: int = 0,
+                   rung0_seeds: int = 1) -> SearchOutcome:
     """What `eqnas search --seed SEED` would rank these candidates by: successive halving over
     the rungs (`eqnas.search.fidelity.halve`), each promotion continuing from the candidate's
     weights at the rung below (`promotion="continue"`, where `Rung.continues` allows) or trained
     from scratch at its rung ("retrain"), the finalists (when two or more) re-scored with
     `finalist_seeds` seeds, each reaching the top rung the same way, and ranked by their mean. A
     candidate's score is (highest rung reached, score there), flattened to one number; the cost
-    counts every training the search did once."""
+    counts every training the search did once. `rung0_seeds` > 1 scores rung 0 by the mean over
+    that many seeds (seed, seed + 1, ...); promotions continue from the first seed's run."""
     runs: dict[tuple[int, int, int], Run] = {}
 
     def continues(k: int) -> bool:
@@ -285,12 +287,16 @@ def search_ranking(cands: list[Candidate], trainer: Trainer, rungs: list[Rung], 
         extra = [reach(index, len(rungs) - 1, seed + i).metric for i in range(1, finalist_seeds)]
         return mean_score([first, *extra])
 
-    halving = halve(list(range(len(cands))), lambda index, k: reach(index, k, seed).metric, eta, len(rungs),
-                    rescore=rescore)
+    def score(index: int, k: int) -> float:
+        seeds = range(seed, seed + (rung0_seeds if k == 0 else 1))
+        return mean_score([reach(index, k, s).metric for s in seeds])
+
+    halving = halve(list(range(len(cands))), score, eta, len(rungs), rescore=rescore)
     order = {c: position for position, c in enumerate(halving.ranking)}
     flat = [float(len(cands) - order[i]) for i in range(len(cands))]
     name = f"eqnas search's ranking (seed {seed}, promotion {promotion}): successive halving over " \
-           f"{','.join(r.label for r in rungs)}, eta {eta}, finalists x {finalist_seeds} seeds"
+           f"{','.join(r.label for r in rungs)}, eta {eta}, finalists x {finalist_seeds} seeds" + \
+           (f", rung 0 x {rung0_seeds} seeds" if rung0_seeds > 1 else "")
     return SearchOutcome(Scored(name, flat, sum(r.cpu_s for r in runs.values())), halving.ranking[0])
 
 

@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--finalist-seeds", type=int, default=2)
     parser.add_argument("--search-seeds", default="0,1,2", help="one replay per search seed")
+    parser.add_argument("--rung0-seeds", default="1,2",
+                        help="rung 0 scored by the mean over this many seeds: one row of searches per entry")
     parser.add_argument("--gap", type=float, default=0.01, help="within this of the reference's best counts as found")
     parser.add_argument("--records", type=Path, default=None, help="rank_fidelity.py's JSON-lines records")
     args = parser.parse_args()
@@ -101,18 +103,20 @@ def run(args: argparse.Namespace) -> None:
     print(f"{space.name}: {len(cands)} architectures under {args.flops}; reference {reference.label}, best "
           f"{max(ref_mean):.4f}, seed-to-seed median |difference| {spread * 100:.1f} points; exhaustive reference "
           f"training {exhaustive:.0f} CPU s; found = within {args.gap * 100:.1f} points of the best", flush=True)
-    searches = [(f"{args.rungs}, eta {args.eta}, promotion {promotion}", rungs, promotion) for promotion in PROMOTIONS]
-    searches.append((f"one rung {rungs[0].label} (the proxy alone)", rungs[:1], "retrain"))
+    searches = [(f"{args.rungs}, eta {args.eta}, promotion {promotion}" + (f", rung 0 x {n} seeds" if n > 1 else ""),
+                 rungs, promotion, n) for n in [int(x) for x in args.rung0_seeds.split(",")] for promotion in PROMOTIONS]
+    searches.append((f"one rung {rungs[0].label} (the proxy alone)", rungs[:1], "retrain", 1))
     rows: list[Replayed] = []
-    for name, schedule, promotion in searches:
+    for name, schedule, promotion, rung0_seeds in searches:
         for seed in [int(s) for s in args.search_seeds.split(",")]:
-            outcome = bench.search_ranking(cands, trainer, schedule, args.eta, args.finalist_seeds, promotion, seed)
+            outcome = bench.search_ranking(cands, trainer, schedule, args.eta, args.finalist_seeds, promotion, seed,
+                                           rung0_seeds)
             tau = rank_stats.kendall_tau(outcome.scored.scores, ref_mean)
             rows.append(Replayed(name, seed, outcome.efficiency(ref_mean, exhaustive, args.gap), tau))
             print(f"  {name}, seed {seed}: {rows[-1].efficiency.line()}; its ranking's tau {tau:.2f}", flush=True)
     print("\n| search | found | median cost | worst cost (inf: one missed) | mean points short | median tau |")
     print("|---|---|---|---|---|---|")
-    for name, _, _ in searches:
+    for name, *_ in searches:
         print(summary([r for r in rows if r.search == name]))
     print(f"\nwhole run {time.perf_counter() - started:.0f} s wall")
 

@@ -138,3 +138,18 @@ def test_efficiency_is_the_cost_fraction_when_the_winner_is_within_the_gap():
     assert near.found and near.cost == pytest.approx(0.25) and near.short == pytest.approx(0.005)
     far = bench.SearchOutcome(scored, winner=0).efficiency([0.70, 0.815, 0.82], exhaustive_s=120.0)
     assert not far.found and "12.0 points short" in far.line()
+
+
+def test_rung_0_scored_by_the_mean_of_two_seeds_promotes_by_that_mean():
+    """Seed 0 alone would promote candidate 1 (0.9); the mean over seeds 0 and 1 promotes 2."""
+    rungs = list(bench.parse_rungs("1x10,2x20"))
+    rung0 = {0: [0.5, 0.5], 1: [0.9, 0.3], 2: [0.8, 0.7], 3: [0.1, 0.2]}  # candidate -> seeds 0, 1
+    scores = {(i, "1x10", s): v[s] for i, v in rung0.items() for s in (0, 1)}
+    scores.update({(2, "2x20", 0): 0.85})
+    table = ContinuingTable(scores)
+    cands = [bench.Candidate(str(i), {}, 1, 1) for i in range(4)]
+    outcome = bench.search_ranking(cands, table, rungs, eta=3, finalist_seeds=2, promotion="continue", rung0_seeds=2)
+    assert outcome.winner == 2
+    assert outcome.scored.scores == [2.0, 3.0, 4.0, 1.0]  # 2 at rung 1; then means 0.6 (1), 0.5 (0), 0.15 (3)
+    assert [c[:3] for c in table.calls if c[0] == "2"] == [("2", "1x10", 0), ("2", "1x10", 1), ("2", "2x20 from 1x10", 0)]
+    assert outcome.scored.cpu_s == 8 + 1  # eight rung-0 runs, one promotion

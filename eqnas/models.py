@@ -34,9 +34,12 @@ def create_model(model: str | Path | Arch, pretrained: str | Path | None = None,
     net = build(_arch(model, {**changes, "num_classes": trained.num_classes}))
     try:
         net.load_state_dict(payload["state_dict"])
-    except RuntimeError as error:
-        raise EqnasError(f"{pretrained}: its weights do not fit {_label(model)} ({str(error).splitlines()[0]} ...); "
-                         f"eqnas.load({str(pretrained)!r}) builds the architecture they were trained with") from None
+    except RuntimeError:
+        ours, theirs = net.arch.to_dict(), trained.to_dict()
+        differ = [key for key in theirs if key != "name" and ours.get(key) != theirs[key]]
+        raise EqnasError(f"{pretrained}: its weights do not fit {_label(model)}, which differs from the "
+                         f"architecture they were trained with in {', '.join(differ) or 'its layers'}; "
+                         f"eqnas.load({str(pretrained)!r}) builds that one") from None
     if num_classes is not None and num_classes != trained.num_classes:
         net.reset_classifier(num_classes)
     return net.eval()

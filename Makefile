@@ -32,7 +32,7 @@ test: venv
 	$(BIN)/python -m pytest
 
 demo: venv
-	$(BIN)/python -m eqnas.demo --out $(DEMO_OUT)
+	$(BIN)/eqnas demo --out $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) runs

@@ -11,8 +11,12 @@ lazy_module(__name__, {
     "Stage": "eqnas.arch:Stage",
     "Stem": "eqnas.arch:Stem",
     "build": "eqnas.build:build",
+    "create_model": "eqnas.models:create_model",
+    "list_models": "eqnas.catalog:list_models",
+    "list_spaces": "eqnas.catalog:list_spaces",
     "load": "eqnas.loading:load",
     "export": "eqnas.nn:export",
 })
 
-__all__ = ["Arch", "Stage", "Stem", "build", "export", "load", "__version__"]
+__all__ = ["Arch", "Stage", "Stem", "build", "create_model", "export", "list_models", "list_spaces", "load",
+           "__version__"]

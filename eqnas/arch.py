@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eqnas.catalog import ARCHS
 from eqnas.errors import EqnasError
 from eqnas.families import FAMILIES, family_names
 from eqnas.families.blocks import BLOCKS
@@ -166,7 +167,8 @@ class Arch:
 
     @classmethod
     def load(cls, path: str | Path) -> "Arch":
-        path = Path(path)
+        """An architecture file, or a shipped example by name (``"c8_small"``)."""
+        path = ARCHS.find(path)
         text = read_text(path, "architecture file")
         try:
             data = json.loads(text)

@@ -6,6 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from eqnas.arch import Arch
+from eqnas.catalog import ARCHS
 from eqnas.families import get_family
 from eqnas.train.checkpoint import read_checkpoint
 
@@ -16,9 +17,9 @@ def build(arch: Arch) -> nn.Module:
 
 
 def load(path: str | Path) -> nn.Module:
-    """The module an architecture file describes (untrained), or, for a checkpoint folder/file
-    written by `eqnas retrain`, the trained module."""
-    path = Path(path)
+    """The module an architecture file or shipped example name describes (untrained), or, for a
+    checkpoint folder/file written by `eqnas retrain`, the trained module."""
+    path = ARCHS.find(path)
     if path.suffix == ".json":
         return build(Arch.load(path))
     return load_trained(path)

@@ -204,7 +204,7 @@ def test_cli_refuses_overlapping_search_data_with_one_line_and_exit_2(tmp_path):
     ({"seeds": 1}, "seeds: expected an integer >= 2, got 1"),
     ({"compare": [["fixed", "nope"]]}, "compare[0]: unknown arm 'nope'"),
     ({"search_data": {"dataset": "mnist-nope"}}, "search_data.dataset: unknown dataset 'mnist-nope'"),
-    ({"arms": [{"name": "a", "arch": "x.json", "augment": "spin"}]}, "arms[0].arch: no file 'x.json'"),
+    ({"arms": [{"name": "a", "arch": "x.json", "augment": "spin"}]}, "arms[0].arch: no architecture 'x.json'"),
 ])
 def test_bad_config_values_name_the_key(tmp_path, change, needle):
     with pytest.raises(EqnasError) as error:

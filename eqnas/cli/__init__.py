@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "scale": ("eqnas.cli.scale_cmd", "EfficientNet compound scaling of an architecture."),
     "laws": ("eqnas.cli.laws_cmd", "Fit Chinchilla-style scaling laws L(N, D) per family."),
     "study": ("eqnas.cli.study_cmd", "Arms x budgets x seeds (x epsilons): search, retrain, compare with intervals."),
+    "demo": ("eqnas.cli.demo_cmd", "The main job end to end on the shipped examples (--quick: about a minute)."),
 }
 
 

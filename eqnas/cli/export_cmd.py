@@ -11,7 +11,8 @@ from eqnas.deploy import FORMATS, write_deployment
 
 @click.command("export")
 @click.option("--arch", "arch_path", required=True, type=click.Path(),
-              help="Architecture file (untrained weights) or an `eqnas retrain` output folder (trained weights).")
+              help="Architecture file or shipped example name (untrained weights), or an `eqnas retrain` output "
+                   "folder (trained weights).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="torchscript", show_default=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="File to write.")
 def command(arch_path: str, fmt: str, out_path: str) -> None:

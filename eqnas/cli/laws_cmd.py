@@ -11,7 +11,7 @@ from eqnas.scaling.law_recipe import PointRecipe
 
 @click.command("laws")
 @click.option("--space", "space_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
-              help="Space file (spaces/*.yaml); repeat to compare families on the same data and recipe.")
+              help="Space file (YAML) or shipped space name; repeat to compare families on the same data and recipe.")
 @click.option("--groups", "groups_text", default=None,
               help="Rebuild each space for these groups at matched FLOPs (same channels), e.g. trivial,C4,C8; "
                    "each group is its own law.")

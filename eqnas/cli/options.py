@@ -11,7 +11,7 @@ from eqnas.arch import Arch
 
 def arch_option(required: bool = True):
     return click.option("--arch", "arch_path", required=required, type=click.Path(dir_okay=False),
-                        help="Architecture file (JSON) to use.")
+                        help="Architecture file (JSON), or a shipped example by name (e.g. c8_small).")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")

@@ -45,7 +45,8 @@ def load_training_service(path: str | None) -> dict | None:
 
 
 @click.command("search")
-@click.option("--space", "space_path", required=True, type=click.Path(dir_okay=False), help="Space file (spaces/*.yaml).")
+@click.option("--space", "space_path", required=True, type=click.Path(dir_okay=False),
+              help="Space file (YAML), or a shipped space by name (e.g. c8_resnet).")
 @click.option("--flops", required=True, help="FLOP budget per sample (fvcore: 1 multiply-add = 1 FLOP), e.g. 100M, 2G.")
 @click.option("--flops-min", default=None, help="Optional lower FLOP bound.")
 @click.option("--strategy", default="evolution", show_default=True, type=click.Choice(list(STRATEGIES)),

@@ -8,7 +8,7 @@ import click
 
 @click.command("study")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Study file (YAML; see examples/study_small.yaml).")
+              help="Study file (YAML), or a shipped study by name (e.g. study_small).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Study folder; run again with the same config to resume.")
 def command(config_path: str, out_dir: str) -> None:

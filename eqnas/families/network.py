@@ -1,5 +1,7 @@
 """The common frame of every family: features -> pooling (`arch.head`) -> linear, with an
-optional hidden layer (`arch.hidden`) before it.
+optional hidden layer (`arch.hidden`) before it. As in timm, `forward_features` gives the last
+(equivariant) feature map, `forward_head` the logits from it, and `reset_classifier` a fresh
+last linear layer for another number of classes.
 
 Pooling over the whole group and the whole image makes the logits invariant and lets the model
 take any input size above its minimum; the "flatten" head (plain CNNs) keeps every position, so
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 
 from eqnas.arch import Arch, Stage
+from eqnas.errors import EqnasError
 from eqnas.families.blocks import ConvNormAct, LayerOptions
 from eqnas.groups import FieldType, Group
 from eqnas.nn import Restrict, make_activation
@@ -37,16 +40,43 @@ class EquivariantNet(nn.Module):
             self.pool: nn.Module = FlattenPool(out_type, feature_map_size(features, arch))
         else:
             self.pool = InvariantPool(out_type, arch.head)
-        logits = nn.Linear(arch.hidden or self.pool.features, arch.num_classes)
-        # Small logits at initialisation: the first loss is about log(classes), whatever the depth
-        # (not zero, so an untrained network's logits still show whether it is invariant).
-        nn.init.normal_(logits.weight, std=0.01)
-        nn.init.zeros_(logits.bias)
+        logits = logits_layer(arch.hidden or self.pool.features, arch.num_classes)
         self.classifier = logits if not arch.hidden else nn.Sequential(
             nn.Linear(self.pool.features, arch.hidden), make_activation(arch.activation), logits)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map [B, fields x |G|, H', W'], equivariant (not yet pooled)."""
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from `forward_features`' map: pooled to invariants, then classified."""
+        return self.classifier(self.pool(features))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)))
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A freshly initialised last linear layer with `num_classes` outputs (a hidden layer, if
+        any, keeps its weights); `arch.num_classes` follows."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise EqnasError(f"num_classes {num_classes!r}: expected an integer >= 1")
+        old = self.classifier[-1] if isinstance(self.classifier, nn.Sequential) else self.classifier
+        new = logits_layer(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
+        if isinstance(self.classifier, nn.Sequential):
+            self.classifier[-1] = new
+        else:
+            self.classifier = new
+        self.arch = self.arch.replace(num_classes=num_classes)
+
+
+def logits_layer(in_features: int, num_classes: int) -> nn.Linear:
+    """The last linear layer. Small logits at initialisation: the first loss is about
+    log(classes), whatever the depth (not zero, so an untrained network's logits still show
+    whether it is invariant)."""
+    layer = nn.Linear(in_features, num_classes)
+    nn.init.normal_(layer.weight, std=0.01)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 def feature_map_size(features: nn.Module, arch: Arch) -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from eqnas.arch import Arch, Stage, Stem
+from eqnas.catalog import SPACES
 from eqnas.errors import EqnasError
 from eqnas.yamlfile import check_keys, read_yaml
 
@@ -110,7 +111,8 @@ class SearchSpace:
 
 
 def load_space(path: str | Path) -> SearchSpace:
-    path = Path(path)
+    """A space file, or a shipped space by name (``"c8_resnet"``)."""
+    path = SPACES.find(path)
     return parse_space(read_yaml(path, "space file"), where=str(path), default_name=path.stem)
 
 

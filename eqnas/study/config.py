@@ -7,9 +7,9 @@
     seeds: 3                             # or a list [0, 1, 2]
     privacy: [none, 8]                   # none = no DP; numbers = target epsilons (DP-SGD)
     arms:
-      - {name: c8, space: spaces/c8_resnet.yaml}
+      - {name: c8, space: c8_resnet}       # a shipped name, or a path (beside this file first)
       - {name: plain+rot, space: spaces/cnn_resnet.yaml, augment: rotate_flip}
-      - {name: resnet18, arch: examples/resnet18_medmnist28.json, budgets: [600M]}
+      - {name: resnet18, arch: resnet18_medmnist28, budgets: [600M]}
     compare: [[c8, plain+rot]]           # paired differences (first minus second), by seed
     search: {strategy: evolution, trials: 6, epochs: 1, subset: 2000, seed: 0}
     search_data: {public_split: 5000, seed: 0}   # or {dataset: NAME}; required under DP
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eqnas.catalog import ARCHS, SPACES, STUDIES
 from eqnas.errors import EqnasError
 from eqnas.profiling import format_flops, parse_budget
 from eqnas.train.config import TrainConfig
@@ -118,7 +119,8 @@ class StudyConfig:
 
 
 def load_study(path: str | Path) -> StudyConfig:
-    path = Path(path)
+    """A study file, or a shipped one by name (``"study_small"``)."""
+    path = STUDIES.find(path)
     return parse_study(read_yaml(path, "study file"), where=str(path), base=path.parent, default_name=path.stem)
 
 
@@ -261,13 +263,20 @@ def _train(value: Any, where: str) -> TrainConfig:
         raise EqnasError(f"{where}: {error}") from None
 
 
-def _resolve_path(value: Any, where: str, base: Path) -> str:
+SHELVES = {"space": SPACES, "arch": ARCHS}  # an arm's kind of file -> where its shipped names live
+
+
+def _resolve_path(value: Any, where: str, base: Path, kind: str) -> str:
+    """Beside the study file, then in the working directory, then a shipped name."""
     if not isinstance(value, str):
-        raise EqnasError(f"{where}: expected a file path, got {value!r}")
-    for candidate in (base / value, Path(value)):
-        if candidate.is_file():
-            return str(candidate)
-    raise EqnasError(f"{where}: no file {value!r} (looked beside the study file and in the working directory)")
+        raise EqnasError(f"{where}: expected a file path or a shipped name, got {value!r}")
+    if (base / value).is_file():
+        return str(base / value)
+    try:
+        return str(SHELVES[kind].find(value))
+    except EqnasError as error:
+        raise EqnasError(f"{where}: {error} (looked beside the study file, in the working directory and among "
+                         "the shipped names)") from None
 
 
 def _arm(value: Any, where: str, base: Path) -> Arm:
@@ -279,7 +288,7 @@ def _arm(value: Any, where: str, base: Path) -> Arm:
         raise EqnasError(f"{where}: give exactly one of 'space' (a spaces/*.yaml to search) or 'arch' "
                          f"(a fixed architecture file)")
     kind = "space" if "space" in mapping else "arch"
-    path = _resolve_path(mapping[kind], f"{where}.{kind}", base)
+    path = _resolve_path(mapping[kind], f"{where}.{kind}", base, kind)
     augment = mapping.get("augment")
     if augment is not None:
         from eqnas.train.augment import AUGMENTATIONS

@@ -250,3 +250,43 @@ def test_resnet_families_refuse_mbconv_blocks_and_the_cli_exits_2(tmp_path, caps
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert exit_info.value.code == 2 and len(lines) == 1
     assert "'mbconv_e6' is not a block of this family: use one of basic, bottleneck" in lines[0]
+
+
+# --- shipped files ---------------------------------------------------------------------------
+MBCONV_EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.json") if '"mbconv"' in p.read_text())
+
+
+def test_the_b0_table_and_its_twins_are_shipped():
+    assert {"efficientnet_b0_29.json", "efficientnet_b0_29_c4.json", "efficientnet_b0_29_c8.json",
+            "efficientnet_b0_29_d4.json", "c8_mbconv_small.json"} <= set(MBCONV_EXAMPLES)
+    b0 = Arch.load(ROOT / "examples/efficientnet_b0_29.json")
+    # Table 1 of Tan & Le 2019: MBConv1 k3 x1, MBConv6 k3 x2, k5 x2, k3 x3, k5 x3, k5 x4, k3 x1, conv1x1 1280
+    assert [(s.depth, s.kernel, s.block.split("_")[1] if "_" in s.block else s.block) for s in b0.stages] == [
+        (1, 3, "e1"), (2, 3, "e6"), (2, 5, "e6"), (3, 3, "e6"), (3, 5, "e6"), (4, 5, "e6"), (1, 3, "e6"), (1, 1, "conv")]
+    assert [s.width for s in b0.stages] == [16, 24, 40, 80, 112, 192, 320, 1280] and b0.stem.width == 32
+    for group in ("c4", "c8", "d4"):
+        twin = Arch.load(ROOT / f"examples/efficientnet_b0_29_{group}.json")
+        assert twin.group.lower() == group and twin.resolution == b0.resolution
+        assert [(s.depth, s.kernel, s.stride, s.block) for s in twin.stages] == [
+            (s.depth, s.kernel, s.stride, s.block) for s in b0.stages]
+
+
+def test_the_compound_base_is_invariant():
+    arch = Arch.load(ROOT / "examples/c8_mbconv_small.json")
+    model = build(arch).eval()
+    assert_invariant(model, arch, seed=0)
+
+
+@pytest.mark.parametrize("name", ["c8_mbconv", "cnn_mbconv"])
+def test_mbconv_spaces_search_expand_se_kernel_depth_and_width(name):
+    from eqnas.search.space import load_space
+
+    space = load_space(ROOT / f"spaces/{name}.yaml")
+    searched = space.searched()
+    blocks = searched["stages.1.block"]
+    assert {"stages.1.depth", "stages.1.width", "stages.1.kernel"} <= set(searched)
+    assert {b.split("_")[1] for b in blocks} == {"e3", "e6"} and any("se" in b for b in blocks) and \
+        any("se" not in b for b in blocks)
+    arch = space.to_arch({label: values[-1] for label, values in searched.items()})
+    logits = build(arch).eval()(torch.zeros(2, arch.in_channels, arch.resolution, arch.resolution))
+    assert arch.family == "mbconv" and logits.shape == (2, arch.num_classes)

@@ -21,6 +21,7 @@ from eqnas.errors import EqnasError
 from eqnas.families.mbconv import se_hidden
 from eqnas.groups import FieldType, parse_group
 from eqnas.nn.depthwise import DepthwiseGroupConv2d
+from eqnas.nn.drop_path import DropPath
 from eqnas.nn.squeeze_excite import FieldSqueezeExcite
 from eqnas.profiling import count_flops, profile
 from eqnas.train.grad_samplers import grad_sample_module
@@ -153,6 +154,13 @@ def test_stochastic_depth_is_per_sample_gradient_safe():
             expected = param.grad
             assert torch.allclose(opacus[key][index], expected, rtol=0, atol=1e-10 * (1 + expected.abs().max())), name
     assert len(opacus) == len(list(model.parameters()))
+    # the masks acted: without them the same seed gives other outputs
+    reference = randomized(build(arch), seed=4).train()
+    torch.manual_seed(11)
+    dropped = reference(x)
+    for layer in [m for m in reference.modules() if isinstance(m, DropPath)]:
+        layer.prob = 0.0
+    assert not torch.allclose(reference(x), dropped)
 
 
 # --- the family ----------------------------------------------------------------------------
@@ -229,7 +237,7 @@ def test_a_block_adds_its_input_only_when_it_keeps_stride_and_fields():
     ("mbconv_se1.5", "se must be a ratio in (0, 1]"),
     ("mbconv_sd1", "sd must be a probability in [0, 1)"),
     ("mbconv_x3", "'x3' in 'mbconv_x3' is not an option of mbconv blocks"),
-    ("mbconv_e2_e3", "given once"),
+    ("mbconv_e2_e3", "'mbconv_e2_e3' gives e twice"),
     ("conv_e2", "is not an option of conv blocks (options: none)"),
     ("basic", "'basic' is not a block of this family: use one of mbconv, fused, conv"),
 ])

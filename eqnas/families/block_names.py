@@ -55,7 +55,9 @@ def parse_block(name: str, kinds: tuple[str, ...], where: str = "block") -> Bloc
             value = kind_type(match.group(2))
         except ValueError:
             raise EqnasError(f"{where}: {token!r} in {name!r}: {match.group(1)} must be {text}") from None
-        if not check(value) or field in values:
-            raise EqnasError(f"{where}: {token!r} in {name!r}: {match.group(1)} must be {text}, given once")
+        if field in values:
+            raise EqnasError(f"{where}: {name!r} gives {match.group(1)} twice")
+        if not check(value):
+            raise EqnasError(f"{where}: {token!r} in {name!r}: {match.group(1)} must be {text}")
         values[field] = value
     return BlockSpec(kind, **values)

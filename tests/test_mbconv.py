@@ -81,9 +81,10 @@ def test_depthwise_per_sample_gradients(group, kernel, stride, bias, weight_stan
     assert_grads_close(randomized(layer, kernel), x)
 
 
+@pytest.mark.parametrize("activation", ["silu", "relu", "mish", "tanh"])
 @pytest.mark.parametrize("group", GROUPS)
-def test_squeeze_excite_per_sample_gradients(group):
-    layer = FieldSqueezeExcite(fields_of(group, 3), hidden=2, activation="silu")
+def test_squeeze_excite_per_sample_gradients(group, activation):
+    layer = FieldSqueezeExcite(fields_of(group, 3), hidden=2, activation=activation)
     x = torch.randn(4, layer.field_type.channels, 5, 5, dtype=torch.float64)
     assert_grads_close(randomized(layer, 0), x)
 

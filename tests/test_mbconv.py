@@ -182,18 +182,6 @@ def random_mbconv(rng: random.Random, group: str, stage_groups: tuple[str | None
     return arch.replace(resolution=arch.exact_resolution(rng.randint(9, 17)))
 
 
-class Reseeded(nn.Module):
-    """The same stochastic-depth masks on every forward, so train mode can be compared."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        torch.manual_seed(5)
-        return self.model(x)
-
-
 def assert_invariant(model: nn.Module, arch: Arch, seed: int) -> None:
     result = equivariance_errors(model, arch, seed=seed)
     assert set(result["exact"]) == set(grid_transformations(arch.final_group))
@@ -214,7 +202,7 @@ def test_random_mbconv_architectures_are_invariant_in_train_eval_and_export_and_
         arch = random_mbconv(rng, group, stage_groups)
         torch.manual_seed(trial)
         model = build(arch)
-        assert_invariant(Reseeded(model.train()), arch, seed=trial)
+        assert_invariant(model.train(), arch, seed=trial)  # the check holds stochastic depth's masks fixed
         model(torch.randn(4, arch.in_channels, arch.resolution, arch.resolution))  # moves batch-norm statistics
         assert_invariant(model.eval(), arch, seed=trial)
         plain = export(model)

@@ -214,6 +214,13 @@ def test_random_mbconv_architectures_are_invariant_in_train_eval_and_export_and_
                                                                   "FieldBatchNorm", "FieldGroupNorm"}
 
 
+def test_the_registered_block_kinds_are_the_builders():
+    from eqnas.families import FAMILIES
+    from eqnas.families.mbconv import BUILDERS
+
+    assert FAMILIES["mbconv"].blocks == tuple(BUILDERS)
+
+
 def test_a_block_adds_its_input_only_when_it_keeps_stride_and_fields():
     arch = Arch(family="mbconv", group="C4", stem=Stem(width=2, kernel=3), resolution=9,
                 stages=(Stage(depth=2, width=2, block="mbconv_e2"), Stage(depth=1, width=3, stride=2, block="fused_e2")))

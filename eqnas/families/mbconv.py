@@ -25,9 +25,6 @@ from eqnas.nn.depthwise import DepthwiseGroupConv2d
 from eqnas.nn.drop_path import DropPath
 from eqnas.nn.squeeze_excite import FieldSqueezeExcite
 
-BLOCK_KINDS = ("mbconv", "fused", "conv")  # as registered in eqnas.families
-
-
 def se_hidden(in_fields: int, ratio: float) -> int:
     """Squeeze-and-excitation width: a ratio of the block's input fields (EfficientNet), at least 1."""
     return max(1, int(in_fields * ratio))
@@ -95,12 +92,12 @@ def conv(in_type: FieldType, out_fields: int, kernel: int, stride: int, spec: Bl
 
 
 BlockBuilder = Callable[[FieldType, int, int, int, BlockSpec, LayerOptions], nn.Module]
-BUILDERS: dict[str, BlockBuilder] = {"mbconv": mbconv, "fused": fused, "conv": conv}
+BUILDERS: dict[str, BlockBuilder] = {"mbconv": mbconv, "fused": fused, "conv": conv}  # eqnas.families lists these names
 
 
 def mbconv_stage(current: FieldType, stage: Stage, options: LayerOptions) -> tuple[list[nn.Module], FieldType]:
     """`depth` blocks named by `stage.block`; the first one applies the stage's stride."""
-    spec = parse_block(stage.block, BLOCK_KINDS)
+    spec = parse_block(stage.block, tuple(BUILDERS))
     make = BUILDERS[spec.kind]
     return repeat_layers(current, stage.depth, stage.stride,
                          lambda in_type, stride: make(in_type, stage.width, stage.kernel, stride, spec, options))

@@ -25,12 +25,15 @@ from eqnas.nn.depthwise import DepthwiseGroupConv2d
 from eqnas.nn.drop_path import DropPath
 from eqnas.nn.squeeze_excite import FieldSqueezeExcite
 
+
 def se_hidden(in_fields: int, ratio: float) -> int:
     """Squeeze-and-excitation width: a ratio of the block's input fields (EfficientNet), at least 1."""
     return max(1, int(in_fields * ratio))
 
 
 class DepthwiseNormAct(nn.Sequential):
+    """Depthwise group convolution -> field norm -> nonlinearity (bias only without a norm)."""
+
     def __init__(self, field_type: FieldType, kernel: int, stride: int, options: LayerOptions) -> None:
         super().__init__(
             DepthwiseGroupConv2d(field_type, kernel, stride, bias=options.norm == "none",

@@ -16,7 +16,7 @@ from typing import Any
 from eqnas.catalog import ARCHS
 from eqnas.errors import EqnasError
 from eqnas.families import FAMILIES, family_names
-from eqnas.families.blocks import BLOCKS
+from eqnas.families.block_names import parse_block
 from eqnas.groups import Group, parse_group
 from eqnas.nn.activation import ACTIVATIONS as _ACTIVATION_LAYERS
 from eqnas.nn.norm import NORMS as _NORM_LAYERS
@@ -262,7 +262,7 @@ def _validate(arch: Arch) -> None:
         _positive(stage.stride, f"{where}.stride")
         if stage.depth < 0:
             raise EqnasError(f"{where}.depth: must be 0 or more, got {stage.depth}")
-        _one_of(stage.block, tuple(BLOCKS), f"{where}.block")
+        parse_block(stage.block, FAMILIES[arch.family].blocks, f"{where}.block")
         if stage.group is not None:
             group = parse_group(stage.group)
             if not group.is_subgroup_of(current):

@@ -2,7 +2,9 @@
 
 Exact transformations on the pixel grid (rotations by multiples of 90 degrees, the group's
 reflections) are the assertion; for 8 or 16 rotations the 45 / 22.5 degree rotations of a
-disc-masked input are reported (interpolation makes them approximate).
+disc-masked input are reported (interpolation makes them approximate). Every forward of one
+check draws the same random numbers, so train-mode randomness (stochastic depth) is compared
+like with like.
 """
 from __future__ import annotations
 
@@ -71,6 +73,7 @@ def equivariance_errors(model: nn.Module, arch: Arch, size: int | None = None, b
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     x = torch.randn(batch, arch.in_channels, size, size, generator=generator).to(device)
+    model = _fixed_randomness(model, seed)
     reference = model(x)
     group = arch.final_group
     exact = {name: relative_error(reference, model(transform(x))) for name, transform in grid_transformations(group).items()}
@@ -83,3 +86,16 @@ def equivariance_errors(model: nn.Module, arch: Arch, size: int | None = None, b
         for angle in off_grid_angles(group)
     }
     return {"exact": exact, "approximate": approximate, "size": size}  # type: ignore[dict-item]
+
+
+def _fixed_randomness(model: nn.Module, seed: int) -> Transform:
+    """`model` with the same random draws on every call (stochastic depth's masks in train mode
+    compare like with like), leaving the global random state as it was."""
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        devices = [x.device] if x.is_cuda else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return model(x)
+
+    return run

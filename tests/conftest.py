@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from eqnas.arch import HEADS, INVARIANT_HEADS, Arch, Stage, Stem
+from eqnas.families import FAMILIES
 
 torch.set_num_threads(1)
 
@@ -36,7 +37,7 @@ def random_arch(rng: random.Random, family: str, group: str, kernels=(1, 3, 5), 
             width=rng.randint(1, max_width),
             kernel=rng.choice(kernels),
             stride=rng.choice((1, 2)),
-            block=rng.choice(("basic", "bottleneck")),
+            block=rng.choice(FAMILIES[family].blocks),
             group=g,
         )
         for g in groups

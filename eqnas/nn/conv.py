@@ -26,6 +26,8 @@ class EquivariantConv2d(nn.Module):
     is a non-persistent buffer: checkpoints hold only the coefficients.
     """
 
+    groups = 1  # of F.conv2d and the exported nn.Conv2d (a depthwise subclass has one per field)
+
     def __init__(
         self,
         in_type: FieldType,
@@ -89,13 +91,13 @@ class EquivariantConv2d(nn.Module):
         return self._eval_weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight(), self.expanded_bias(), self.stride, self.padding)
+        return F.conv2d(x, self.weight(), self.expanded_bias(), self.stride, self.padding, groups=self.groups)
 
     def to_plain(self) -> nn.Conv2d:
         """An nn.Conv2d holding the expanded filter; outputs match this module's."""
         conv = nn.Conv2d(
             self.in_type.channels, self.out_type.channels, self.kernel, self.stride, self.padding,
-            bias=self.bias is not None,
+            groups=self.groups, bias=self.bias is not None,
         )
         with torch.no_grad():
             conv.weight.copy_(self.expand_weight())

@@ -17,8 +17,10 @@ from torch import nn
 from eqnas.arch import Arch
 from eqnas.families.network import EquivariantNet
 from eqnas.nn.conv import EquivariantConv2d
+from eqnas.nn.depthwise import DepthwiseGroupConv2d
 from eqnas.nn.norm import FieldGroupNorm
 from eqnas.nn.pooling import InvariantPool
+from eqnas.nn.squeeze_excite import FieldSqueezeExcite
 from eqnas.supernet.kernels import Convs, coefficients_key
 from eqnas.supernet.names import layer_path, store_key
 
@@ -69,9 +71,10 @@ def prefix(tensor: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.T
     return tensor[tuple(slice(0, size) for size in shape)]
 
 
-@rule_for(nn.BatchNorm1d, FieldGroupNorm)
+@rule_for(nn.BatchNorm1d, FieldGroupNorm, FieldSqueezeExcite)
 class PrefixRule:
-    """Per-field tensors (norm affine and running statistics): the first fields."""
+    """Per-field tensors (norm affine and running statistics; squeeze-and-excitation's maps,
+    whose hidden units scale with the fields): the first fields."""
 
     def entries(self, module: nn.Module, path: str, arch: Arch) -> Tensors:
         return {store_key(path, name): tensor for name, tensor in own_tensors(module).items()}
@@ -99,9 +102,10 @@ class ClassifierRule:
         return {"weight": weight, "bias": store.tensor(store_key(path, "bias"))}
 
 
-@rule_for(EquivariantConv2d)
+@rule_for(EquivariantConv2d, DepthwiseGroupConv2d)
 class ConvRule:
-    """Coefficients [out_fields, in_fields, K]: the first fields, with K from the kernel mode."""
+    """Coefficients [out_fields, in_fields, K] (in_fields 1 for the depthwise convolution): the
+    first fields, with K from the kernel mode."""
 
     def entries(self, module: EquivariantConv2d, path: str, arch: Arch) -> Tensors:
         found = {coefficients_key(path, module.kernel): module.coefficients}

@@ -141,15 +141,21 @@ def coefficient_grad_sample(layer: EquivariantConv2d, x: torch.Tensor, backprops
     return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
-@register_grad_sampler(EquivariantConv2d)
-def compute_equivariant_conv_grad_sample(
-    layer: EquivariantConv2d, activations: list[torch.Tensor], backprops: torch.Tensor
-) -> dict[torch.nn.Parameter, torch.Tensor]:
+def layer_grad_sample(layer: EquivariantConv2d, activations: list[torch.Tensor], backprops: torch.Tensor,
+                      coefficient_rule) -> dict[torch.nn.Parameter, torch.Tensor]:
+    """Coefficients by `coefficient_rule(layer, x, backprops)`, and the bias, one per field."""
     x = activations[0].to(backprops.dtype)
     grads = {}
     if layer.coefficients.requires_grad:
-        grads[layer.coefficients] = coefficient_grad_sample(layer, x, backprops)
+        grads[layer.coefficients] = coefficient_rule(layer, x, backprops)
     if layer.bias is not None and layer.bias.requires_grad:
         # [B, O*Go, H, W] -> [B, O]: a field's bias feeds all |G| channels at every position
         grads[layer.bias] = backprops.reshape(x.shape[0], layer.out_type.fields, -1).sum(-1)
     return grads
+
+
+@register_grad_sampler(EquivariantConv2d)
+def compute_equivariant_conv_grad_sample(
+    layer: EquivariantConv2d, activations: list[torch.Tensor], backprops: torch.Tensor
+) -> dict[torch.nn.Parameter, torch.Tensor]:
+    return layer_grad_sample(layer, activations, backprops, coefficient_grad_sample)

@@ -79,8 +79,12 @@ def _help() -> str:
 @_option("--subset", "subset", "Train on a seeded random subset of this many images.",
         shown="all", type=int)
 @_option("--workers", "num_workers", "Data-loading worker processes.", type=int)
+@click.option("--init-from-supernet", "supernet_dir", default=None, type=click.Path(file_okay=False),
+              help="Start from the weights of the supernet trained in this folder (a search run folder of "
+                   "--strategy supernet, or a folder holding supernet.pt) instead of a fresh initialisation.")
 def command(arch_path: str, data: str, data_root: str | None, out_dir: str, recipe: str | None,
-            resolution: int | None, val_fraction: float, no_augment: bool, **flags: Any) -> None:
+            resolution: int | None, val_fraction: float, no_augment: bool, supernet_dir: str | None,
+            **flags: Any) -> None:
     from eqnas.data.registry import load_dataset
     from eqnas.errors import EqnasError
     from eqnas.train.loop import train
@@ -94,7 +98,8 @@ def command(arch_path: str, data: str, data_root: str | None, out_dir: str, reci
     arch = load_arch(arch_path)
     splits = load_dataset(data, root=data_root, resolution=resolution or arch.resolution, seed=config.seed,
                           val_fraction=val_fraction)
-    result = train(arch, splits, config, Path(out_dir), progress=True)
+    initial_state = None if supernet_dir is None else supernet_state(supernet_dir, arch, splits.info, config)
+    result = train(arch, splits, config, Path(out_dir), progress=True, initial_state=initial_state)
     for change in result.metrics["arch_changes"]:
         click.echo(f"arch changed: {change}")
     click.echo(_summary(result.metrics, out_dir))
@@ -106,3 +111,13 @@ def _summary(metrics: dict[str, Any], out_dir: str) -> str:
         f"eps {privacy['epsilon']:.3f} (delta {privacy['delta']:.2g}, {privacy['accountant']})")
     return (f"test acc {metrics['test_acc']:.4f}  AUC {metrics['test_auc']:.4f}  {eps}  "
             f"[{metrics['weights']} weights, best epoch {metrics['best_epoch']}/{metrics['epochs']}] -> {out_dir}")
+
+
+def supernet_state(supernet_dir: str, arch, info, config) -> dict:
+    """The state_dict of the network `train` will build (the arch adapted to the data and config),
+    taken from the supernet trained in `supernet_dir`."""
+    from eqnas.supernet.record import load_subnet
+    from eqnas.train.adapt import adapt_arch
+
+    adapted, _ = adapt_arch(arch, info, config)
+    return load_subnet(supernet_dir, adapted).state_dict()

@@ -84,8 +84,12 @@ def _help() -> str:
 @_option("--subset", "subset", "Train on a seeded random subset of this many images.",
         shown="all", type=int)
 @_option("--workers", "num_workers", "Data-loading worker processes.", type=int)
+@click.option("--init-from-supernet", "supernet_dir", default=None, type=click.Path(file_okay=False),
+              help="Start from the weights of the supernet trained in this folder (a search run folder of "
+                   "--strategy supernet, or a folder holding supernet.pt) instead of a fresh initialisation.")
 def command(arch_path: str, data: str, data_root: str | None, out_dir: str, recipe: str | None,
-            resolution: int | None, val_fraction: float, no_augment: bool, **flags: Any) -> None:
+            resolution: int | None, val_fraction: float, no_augment: bool, supernet_dir: str | None,
+            **flags: Any) -> None:
     from eqnas.data.registry import load_dataset
     from eqnas.errors import EqnasError
     from eqnas.train.distributed import cluster_from_env, join, leave, stop_on_sigterm
@@ -104,7 +108,8 @@ def command(arch_path: str, data: str, data_root: str | None, out_dir: str, reci
         with cluster.main_first():  # one download, not one per rank
             splits = load_dataset(data, root=data_root, resolution=resolution or arch.resolution, seed=config.seed,
                                   val_fraction=val_fraction)
-        result = train(arch, splits, config, Path(out_dir), progress=True, cluster=cluster)
+        initial_state = None if supernet_dir is None else supernet_state(supernet_dir, arch, splits.info, config)
+        result = train(arch, splits, config, Path(out_dir), progress=True, cluster=cluster, initial_state=initial_state)
     finally:
         leave(cluster)
     if cluster.is_main:
@@ -121,3 +126,13 @@ def _summary(metrics: dict[str, Any], out_dir: str) -> str:
     where = f", {ranks} ranks ({metrics['runtime']['backend']})" if ranks > 1 else ""
     return (f"test acc {metrics['test_acc']:.4f}  AUC {metrics['test_auc']:.4f}  {eps}  "
             f"[{metrics['weights']} weights, best epoch {metrics['best_epoch']}/{metrics['epochs']}{where}] -> {out_dir}")
+
+
+def supernet_state(supernet_dir: str, arch, info, config) -> dict:
+    """The state_dict of the network `train` will build (the arch adapted to the data and config),
+    taken from the supernet trained in `supernet_dir`."""
+    from eqnas.supernet.record import load_subnet
+    from eqnas.train.adapt import adapt_arch
+
+    adapted, _ = adapt_arch(arch, info, config)
+    return load_subnet(supernet_dir, adapted).state_dict()

@@ -9,6 +9,7 @@ import click
 from eqnas.errors import EqnasError
 from eqnas.search.fidelity import DEFAULT_FINALIST_SEEDS, PROMOTIONS
 from eqnas.search.strategies import STRATEGIES
+from eqnas.search.supernet_options import DEFAULT_REFERENCE, KERNEL_MODE_NAMES
 from eqnas.textfile import read_text
 
 
@@ -44,10 +45,41 @@ def load_training_service(path: str | None) -> dict | None:
     return section
 
 
+def parse_budgets(text: str, strategy: str) -> tuple[int, ...]:
+    """'100M' or '25M,50M,100M' (several only for the supernet strategy, which serves them all)."""
+    from eqnas.profiling import parse_budget
+
+    budgets = tuple(parse_budget(part.strip()) for part in text.split(","))
+    if len(budgets) > 1 and strategy != "supernet":
+        raise EqnasError(f"--flops {text}: several budgets need --strategy supernet (one trained supernet "
+                         f"serves them all); give one budget to --strategy {strategy}")
+    if len(set(budgets)) != len(budgets):
+        raise EqnasError(f"--flops {text}: a budget is given twice")
+    return budgets
+
+
+SUPERNET_FLAGS = {"epochs": "--supernet-epochs", "images": "--supernet-images", "kernels": "--kernels",
+                  "top_k": "--top-k", "reference": "--reference"}  # SupernetOptions field -> its flag
+
+
+def supernet_options(strategy: str, **given):
+    """The supernet strategy's options (SupernetOptions); given to another strategy, an error
+    naming the flag."""
+    from eqnas.search.supernet_options import SupernetOptions
+
+    given = {key: value for key, value in given.items() if value is not None}
+    if strategy == "supernet":
+        return SupernetOptions(**given)
+    if given:
+        raise EqnasError(f"{SUPERNET_FLAGS[next(iter(given))]} belongs to --strategy supernet, not {strategy}")
+    return None
+
+
 @click.command("search")
 @click.option("--space", "space_path", required=True, type=click.Path(dir_okay=False),
               help="Space file (YAML), or a shipped space by name (e.g. c8_resnet).")
-@click.option("--flops", required=True, help="FLOP budget per sample (fvcore: 1 multiply-add = 1 FLOP), e.g. 100M, 2G.")
+@click.option("--flops", required=True, help="FLOP budget per sample (fvcore: 1 multiply-add = 1 FLOP), e.g. 100M, 2G; "
+              "with --strategy supernet several, e.g. 25M,50M,100M (one winner each).")
 @click.option("--flops-min", default=None, help="Optional lower FLOP bound.")
 @click.option("--strategy", default="evolution", show_default=True, type=click.Choice(list(STRATEGIES)),
               help="; ".join(f"{s.name}: {s.summary}" for s in STRATEGIES.values()) + ".")
@@ -81,10 +113,22 @@ def load_training_service(path: str | None) -> dict | None:
               help="Stop a trial after an epoch whose best metric so far is below the median of completed "
                    "trials at that epoch (needs proxy epochs >= 2).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
+@click.option("--supernet-epochs", default=None, type=click.IntRange(min=1),
+              help="Supernet: training epochs (sandwich rule), when the run folder holds no trained one. [default: 3]")
+@click.option("--supernet-images", default=None, type=click.IntRange(min=1),
+              help="Supernet: training images (a seeded subset). [default: all]")
+@click.option("--kernels", default=None, type=click.Choice(KERNEL_MODE_NAMES),
+              help="Supernet: elastic kernels from the largest kernel's coefficients by a learned map, or "
+                   "separate coefficients per size. [default: map]")
+@click.option("--top-k", default=None, type=click.IntRange(min=0),
+              help="Supernet: retrain each budget's best K stand-alone with --reference. [default: 0]")
+@click.option("--reference", default=None,
+              help=f"Supernet: the stand-alone recipe of --top-k, EPOCHSxIMAGES. [default: {DEFAULT_REFERENCE}]")
 def command(space_path: str, flops: str, flops_min: str | None, strategy: str, trials: int, time_budget: str | None,
             data: str | None, data_root: str | None, epochs: int | None, subset: int | None, rungs: str | None,
             eta: int | None, promotion: str, finalist_seeds: int, out_dir: str | None, resume: bool, concurrency: int,
-            training_service_path: str | None, seed: int, early_stop: bool, device: str) -> None:
+            training_service_path: str | None, seed: int, early_stop: bool, device: str, supernet_epochs: int | None,
+            supernet_images: int | None, kernels: str | None, top_k: int | None, reference: str | None) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.profiling import parse_budget
     from eqnas.search.devices import trial_devices
@@ -92,7 +136,9 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
     from eqnas.search.runner import SearchConfig
     from eqnas.search.space import fit_to_data, load_space, replace_proxy
 
-    budget = parse_budget(flops)
+    budgets = parse_budgets(flops, strategy)
+    supernet = supernet_options(strategy, epochs=supernet_epochs, images=supernet_images, kernels=kernels,
+                                top_k=top_k, reference=reference)
     space = load_space(space_path)
     if (epochs or subset) and (rungs or space.proxy.rungs):
         raise EqnasError(f"--epochs and --subset set rung 0 when no rungs are given, but rungs "
@@ -100,10 +146,11 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
     space = fit_to_data(replace_proxy(space, data=data, data_root=data_root, epochs=epochs, subset=subset, seed=seed,
                                       rungs=rungs, eta=eta))
     config = SearchConfig(
-        flops_max=budget, flops_min=parse_budget(flops_min) if flops_min else 0, strategy=strategy, trials=trials,
+        flops_max=max(budgets), flops_min=parse_budget(flops_min) if flops_min else 0, strategy=strategy, trials=trials,
         time_budget_s=parse_duration(time_budget), concurrency=concurrency, seed=seed, resume=resume,
         early_stop=early_stop, training_service=load_training_service(training_service_path),
         fidelity=Fidelity.of(space.proxy, promotion, finalist_seeds),
         devices=trial_devices(device, concurrency) if training_service_path is None else (),
+        budgets=budgets if len(budgets) > 1 else (), supernet=supernet,
     )
     STRATEGIES[strategy].run(space, config, Path(out_dir or f"runs/{space.name}"), device, click.echo)

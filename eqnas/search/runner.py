@@ -25,6 +25,7 @@ from eqnas.search.promotion import Run, run_promotions
 from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 from eqnas.search.space import Sample, SearchSpace
 from eqnas.search.standings import standings
+from eqnas.search.supernet_options import SupernetOptions
 from eqnas.search.trial import TrainFn, TrialFailed, TrialRunner
 
 TOP_K = 5
@@ -44,6 +45,8 @@ class SearchConfig:
     training_service: dict | None = None  # NNI's training-service section, for other machines
     fidelity: Fidelity | None = None  # the rungs; None: the space proxy's (`Fidelity.of`)
     devices: tuple[str, ...] = ()  # parallel trials spread over these (eqnas.search.devices); (): none
+    budgets: tuple[int, ...] = ()  # several FLOP budgets, one winner each (strategy supernet); () : flops_max
+    supernet: SupernetOptions | None = None  # strategy supernet's own knobs
 
 
 @dataclass(frozen=True)
@@ -65,32 +68,16 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     is)."""
     from eqnas.search import nni_adapter
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = TrialLog(out_dir / "trials.jsonl")
-    if log.path.exists() and log.read() and not config.resume:
-        raise EqnasError(f"{out_dir} already holds a search: pass --resume to continue it, or choose another --out")
+    log = open_log(out_dir, config.resume)
     fidelity = config.fidelity or Fidelity.of(space.proxy)
     _check_same_rungs(log, fidelity)
     flop_filter = FlopFilter(space, config.flops_max, config.flops_min)
     flop_filter.check_feasible()
-    (out_dir / "search_config.json").write_text(json.dumps(
-        {"space": space.name, "choices": {k: list(v) for k, v in space.choices.items()},
-         "proxy": asdict(space.proxy), **asdict(config), "fidelity": asdict(fidelity)}, indent=2))
+    save_search_config(out_dir, space, config, fidelity=asdict(fidelity))
     earlier = set(log.finished())
-    rejected_keys = set(log.rejected())
     if earlier:
         echo(f"resuming: {len(earlier)} finished trainings in {log.path} will not be trained again")
-
-    def accept(sample: Sample) -> bool:
-        key = space.key(sample)
-        flops = flop_filter.flops(sample)
-        ok = flop_filter.within(flops)
-        if not ok and key not in rejected_keys:
-            rejected_keys.add(key)
-            reason = "invalid architecture" if flops is None else f"{format_flops(flops)} FLOPs outside budget"
-            log.append(TrialRecord(key=key, status="rejected", sample=sample, arch=None, flops=flops, params=None,
-                                   metric=None, seconds=0.0, error=reason))
-        return ok
+    accept = budget_gate(space, flop_filter, log)
 
     def ran(run: Run) -> None:
         record = log.finished().get(run)
@@ -119,6 +106,41 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     if len(fidelity.rungs) > 1:
         run_promotions(runner, ran)
     return write_outputs(out_dir, space.proxy.metric, config.flops_max, echo)
+
+
+def open_log(out_dir: Path, resume: bool) -> TrialLog:
+    """The run folder's `trials.jsonl`; one that holds records is continued only with `resume`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = TrialLog(out_dir / "trials.jsonl")
+    if log.path.exists() and log.read() and not resume:
+        raise EqnasError(f"{out_dir} already holds a search: pass --resume to continue it, or choose another --out")
+    return log
+
+
+def save_search_config(out_dir: Path, space: SearchSpace, config: SearchConfig, **extra) -> None:
+    """`search_config.json`: the space's choices, its proxy and the resolved config."""
+    (out_dir / "search_config.json").write_text(json.dumps(
+        {"space": space.name, "choices": {k: list(v) for k, v in space.choices.items()},
+         "proxy": asdict(space.proxy), **asdict(config), **extra}, indent=2))
+
+
+def budget_gate(space: SearchSpace, flop_filter: FlopFilter, log: TrialLog) -> Callable[[Sample], bool]:
+    """accept(sample): whether its FLOPs are within the budget; each sample turned away is
+    recorded once as rejected."""
+    rejected_keys = set(log.rejected())
+
+    def accept(sample: Sample) -> bool:
+        key = space.key(sample)
+        flops = flop_filter.flops(sample)
+        ok = flop_filter.within(flops)
+        if not ok and key not in rejected_keys:
+            rejected_keys.add(key)
+            reason = "invalid architecture" if flops is None else f"{format_flops(flops)} FLOPs outside budget"
+            log.append(TrialRecord(key=key, status="rejected", sample=sample, arch=None, flops=flops, params=None,
+                                   metric=None, seconds=0.0, error=reason))
+        return ok
+
+    return accept
 
 
 def run_nni_search(space: SearchSpace, config: SearchConfig, out_dir: Path, device: str,
@@ -160,9 +182,10 @@ def trial_line(record: TrialRecord, metric_name: str, rungs: int) -> str:
 
 
 def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,
-                  echo: Callable[[str], None] = print) -> SearchSummary:
+                  echo: Callable[[str], None] = print, done: tuple[str, str] = ("trained", "training")) -> SearchSummary:
     """best.json, top/<rank>.json, pareto.png and summary.json from the records, in the search's
-    ranking (`eqnas.search.standings`): the highest rung reached, then the score there."""
+    ranking (`eqnas.search.standings`): the highest rung reached, then the score there. `done`:
+    what happened to each candidate and its noun, for the closing line."""
     from eqnas.search.pareto import plot_pareto
 
     records = TrialLog(out_dir / "trials.jsonl").read()
@@ -186,7 +209,7 @@ def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,
         best_path=best_path, best_fidelity=best.record.fidelity if best else None,
     )
     (out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
-    echo(f"{summary.evaluated} trained ({failed} failed), {rejected} rejected by the FLOP budget before training")
+    echo(f"{summary.evaluated} {done[0]} ({failed} failed), {rejected} rejected by the FLOP budget before {done[1]}")
     if not unique_ok:
         echo("no trial finished: the strategy found too few candidates within the budget; raise --flops, "
              "lower --flops-min or narrow the space")

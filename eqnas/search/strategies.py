@@ -48,5 +48,8 @@ register_strategy("random", "uniform samples (NNI)", NNI_RUNNER)
 register_strategy("tpe", "tree-structured Parzen estimator after 20 random trials (NNI)", NNI_RUNNER)
 register_strategy("grid", "the whole grid in shuffled order (NNI)", NNI_RUNNER)
 register_strategy("rl", "policy-gradient controller; needs tianshou and gym (NNI)", NNI_RUNNER)
+register_strategy("supernet", "train one weight-sharing supernet (--supernet-epochs), then score subnets with its "
+                  "weights: every one when the space has at most --trials, else evolution (NNI); several --flops",
+                  Lazy("eqnas.supernet.search:run_supernet_search"))
 register_strategy("compound", "EfficientNet compound scaling of the space's smallest network",
                   Lazy("eqnas.scaling.compound_search:compound_from_space"))

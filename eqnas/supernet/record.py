@@ -16,6 +16,7 @@ from eqnas.supernet.supernet import Subnet, Supernet
 from eqnas.train.checkpoint import save_atomically
 
 FILE = "supernet.pt"
+SUPERNETS = "supernet"  # a search run folder's folder of supernets, one per outer choice
 FORMAT = 1
 
 
@@ -56,12 +57,33 @@ def load_supernet(run_dir: str | Path) -> Supernet:
     return supernet_from(read_supernet(run_dir)).eval()
 
 
+def supernet_files(run_dir: str | Path) -> list[Path]:
+    """The trained supernets a folder offers: its own `supernet.pt`, else those of a search run
+    folder (`<run>/supernet/<outer choice>/supernet.pt`, one per group or restriction schedule),
+    looked for in the folder and, for one budget's folder of a multi-budget search, its parent."""
+    path = Path(run_dir)
+    if path.suffix == ".pt" or (path / FILE).is_file():
+        return [supernet_file(path)]
+    for folder in (path, path.parent):
+        found = sorted((folder / SUPERNETS).glob(f"*/{FILE}"))
+        if found:
+            return found
+    return [supernet_file(path)]  # none: read_supernet says so
+
+
 def load_subnet(run_dir: str | Path, subnet: Subnet) -> EquivariantNet:
     """The static network of `subnet` (an architecture file such as best.json, an Arch or a
-    sample) holding the weights of the supernet trained in `run_dir`, in eval mode. Its batch
-    norms hold the supernet's shared statistics: recalibrate them (eqnas.supernet.norms) on
-    data before trusting its eval-mode outputs."""
-    return load_supernet(run_dir).extract(subnet).eval()
+    sample) holding the weights of the supernet trained in `run_dir` (a supernet folder or a
+    search run folder; see `supernet_files`), in eval mode. Its batch norms hold the supernet's
+    shared statistics: recalibrate them (eqnas.supernet.norms) on data before trusting its
+    eval-mode outputs."""
+    *others, last = supernet_files(run_dir)
+    for path in others:  # the supernet of the subnet's group (or schedule) is the one that holds it
+        try:
+            return load_supernet(path).extract(subnet).eval()
+        except EqnasError:
+            continue
+    return load_supernet(last).extract(subnet).eval()
 
 
 def space_to_dict(space: SearchSpace) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def test_cli_flags_override_the_recipe_and_unset_flags_keep_it(monkeypatch):
 
     seen = {}
 
-    def fake_train(arch, splits, config, out_dir, progress=True):
+    def fake_train(arch, splits, config, out_dir, progress=True, **_):
         seen["config"] = config
         raise SystemExit(0)
 

@@ -23,7 +23,7 @@ from eqnas import build
 from eqnas.arch import Arch
 from eqnas.families import family_names
 from eqnas.nn import EquivariantConv2d, FieldGroupNorm
-from eqnas.train.grad_samplers import ghost, ghost_module, norm_equivariant_conv
+from eqnas.train.grad_samplers import equivariant_conv, ghost, ghost_module, norm_equivariant_conv
 from eqnas.train.grad_samplers.ghost import NORM_RULES, norm_rule
 from tests.conftest import field_type, random_arch, randomized
 
@@ -125,6 +125,15 @@ def test_equivariant_conv(route, group, kernel, stride, weight_standardization, 
     conv = EquivariantConv2d(field_type(group, 2), field_type(group, 3), kernel, stride, bias=True,
                              weight_standardization=weight_standardization)
     layer_case(conv, (conv.in_type.channels, 6, 6), views, seed=kernel)
+
+
+@pytest.mark.parametrize("views", [1, 2])
+def test_equivariant_conv_in_chunks_of_whole_samples(monkeypatch, views):
+    """CPU chunks hold whole samples (all their views): one sample per chunk here."""
+    monkeypatch.setattr(equivariant_conv, "CPU_CHUNK_BYTES", 1)
+    monkeypatch.setattr(norm_equivariant_conv, "uses_ghost_norm", lambda layer, positions, views: False)
+    conv = EquivariantConv2d(field_type("C4", 2), field_type("C4", 3), 3, bias=True)
+    layer_case(conv, (conv.in_type.channels, 5, 5), views, seed=4)
 
 
 @pytest.mark.parametrize("views", [1, 2])

@@ -5,8 +5,8 @@ with z the input unfolded and contracted with the basis (z = sum_q basis[k, go, 
 So the coefficients are a linear layer with p = O outputs, d = I*K inputs and T = |Go| * L
 positions (output group elements count as positions: one coefficient serves them all), and the
 mixed rule of `ghost` applies: Gram matrices of z and of the backprops when 2T^2 <= p*d, else
-the per-sample gradient from `equivariant_conv` (its cheaper contraction order, in cache-sized
-chunks). Weight standardisation makes the filter nonlinear in the coefficients, so it always
+the per-sample gradient from `equivariant_conv` (its cheaper contraction order), a cache-sized
+chunk of samples at a time. Weight standardisation makes the filter nonlinear in the coefficients, so it always
 takes the per-sample gradient.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from eqnas.nn import EquivariantConv2d
-from eqnas.train.grad_samplers.equivariant_conv import coefficient_grad_sample, windows
+from eqnas.train.grad_samplers.equivariant_conv import chunk_size, coefficient_grad_sample, windows
 from eqnas.train.grad_samplers.ghost import by_sample, ghost_is_cheaper, mean_view_norms, norm_rule, outer_norms
 
 
@@ -35,6 +35,18 @@ def folded_input(layer: EquivariantConv2d, x: torch.Tensor) -> torch.Tensor:
     return z.reshape(n, -1, z.shape[-2] * z.shape[-1])
 
 
+def gradient_norms(layer: EquivariantConv2d, x: torch.Tensor, backprops: torch.Tensor, positions: int,
+                   views: int) -> torch.Tensor:
+    """[B]: per-sample coefficient gradients a chunk of whole samples at a time (CPU: cache-sized,
+    see `equivariant_conv.chunk_size`), each chunk dropped once its norms are taken."""
+    step = max(1, chunk_size(layer, x, positions) // views) * views
+    return torch.cat([
+        mean_view_norms({layer.coefficients: coefficient_grad_sample(layer, x[start:start + step],
+                                                                     backprops[start:start + step])}, views)[layer.coefficients]
+        for start in range(0, x.shape[0], step)
+    ])
+
+
 @norm_rule(EquivariantConv2d)
 def equivariant_conv_norm_sample(layer: EquivariantConv2d, activations: list[torch.Tensor], backprops: torch.Tensor,
                                  views: int = 1) -> dict[nn.Parameter, torch.Tensor]:
@@ -48,7 +60,7 @@ def equivariant_conv_norm_sample(layer: EquivariantConv2d, activations: list[tor
             norms[layer.coefficients] = outer_norms(by_sample(folded_input(layer, x), views),
                                                     by_sample(grads, views)) / views
         else:
-            norms.update(mean_view_norms({layer.coefficients: coefficient_grad_sample(layer, x, backprops)}, views))
+            norms[layer.coefficients] = gradient_norms(layer, x, backprops, positions, views)
     if layer.bias is not None and layer.bias.requires_grad:
         # [n, O*Go, H, W] -> [n, O]: a field's bias feeds all |G| channels at every position
         norms.update(mean_view_norms({layer.bias: backprops.reshape(n, out_f, -1).sum(-1)}, views))

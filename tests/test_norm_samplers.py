@@ -174,13 +174,15 @@ def test_the_dp_anchor_network():
     network_case(randomized(build(arch), seed=2), (1, 28, 28), arch.num_classes, views=2, seed=3)
 
 
-def test_the_rule_picks_both_routes_in_one_network():
-    """Gram matrices for a late, small map; the per-sample gradient for an early, large one."""
-    wide = EquivariantConv2d(field_type("C4", 16), field_type("C4", 16), 3)
-    assert norm_equivariant_conv.uses_ghost_norm(wide, positions=4, views=1)
-    assert not norm_equivariant_conv.uses_ghost_norm(wide, positions=28 * 28, views=1)
-    assert not norm_equivariant_conv.uses_ghost_norm(wide, positions=4 * 16, views=16)
-    assert ghost.ghost_is_cheaper(1, 10, 512) and not ghost.ghost_is_cheaper(100, 10, 512)
+def test_the_rule_picks_both_routes():
+    """Gram matrices for a 1x1 map of many fields; the per-sample gradient for larger maps."""
+    wide = EquivariantConv2d(field_type("C4", 64), field_type("C4", 64), 3)  # p = 64, d = 64 * K
+    assert norm_equivariant_conv.uses_ghost_norm(wide, positions=1, views=1)  # T = 4
+    assert not norm_equivariant_conv.uses_ghost_norm(wide, positions=16, views=1)  # T = 64: 2T(p + d) > pd
+    assert not norm_equivariant_conv.uses_ghost_norm(wide, positions=1, views=16)
+    assert ghost.ghost_is_cheaper(2, 10, 512)  # classifier, two views
+    assert not ghost.ghost_is_cheaper(6, 10, 512)  # space holds (72 <= 5120), time does not (6264 > 5120)
+    assert not ghost.ghost_is_cheaper(60, 100, 100)  # space holds (7200 <= 10000), time does not (24000)
 
 
 @pytest.mark.parametrize("family", family_names())

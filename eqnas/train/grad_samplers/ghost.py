@@ -8,8 +8,11 @@ them with Opacus.
 
 Mixed rule (Bu et al. 2022): a layer whose gradient is sum_t g_t a_t^T over T positions, with
 p outputs and d inputs per output, gets its norm from the Gram matrices of g and a
-("ghost norm", about 2T^2 numbers per sample) when 2T^2 <= p*d, else from the per-sample
-gradient itself (p*d numbers per sample), which is dropped as soon as its norm is taken.
+("ghost norm", about 2T^2 numbers per sample) when 2T^2 <= p*d and they also cost fewer
+multiply-adds (2T(p + d) <= p*d), else from the per-sample gradient itself (p*d numbers per
+sample), which is dropped as soon as its norm is taken. The time condition was added after the
+space rule alone picked Gram matrices for late equivariant layers where they cost several times
+the per-sample gradient (benchmarks/dp_overhead.py).
 
 Augmentation multiplicity: the model sees K views per sample, sample-major ([B*K, ...]), and
 a sample's gradient is the mean of its views' gradients (`eqnas.train.privacy`). A view is then
@@ -52,8 +55,10 @@ def by_sample(t: Tensor, views: int) -> Tensor:
 
 
 def ghost_is_cheaper(positions: int, outputs: int, inputs: int) -> bool:
-    """Bu et al.'s rule: Gram matrices (2 T^2) against the per-sample gradient (p * d)."""
-    return 2 * positions**2 <= outputs * inputs
+    """Bu et al.'s rule in space, Gram matrices (2 T^2 numbers) against the per-sample gradient
+    (p * d), and the same comparison in time: 2 T^2 (p + d) multiply-adds against T * p * d
+    (the stricter of the two: it implies the first)."""
+    return 2 * positions**2 <= outputs * inputs and 2 * positions * (outputs + inputs) <= outputs * inputs
 
 
 def outer_norms(inputs: Tensor, grads: Tensor) -> Tensor:

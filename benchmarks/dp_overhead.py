@@ -1,9 +1,15 @@
-"""Cost of differential privacy for an equivariant ResNet: one training step without DP against
-one DP-SGD step (Opacus GradSampleModule with eqnas's grad samplers, per-sample clipping and
-Gaussian noise through Opacus's DPOptimizer) at the same batch size, measured side by side with
-interleaved repeats so machine noise hits both alike.
+"""Cost of differential privacy for equivariant ResNets: one training step without DP against
+one DP-SGD step in each mode, at the same batch size, measured side by side with interleaved
+repeats so machine noise hits all alike:
+- hooks: Opacus GradSampleModule with eqnas's grad samplers (every layer's per-sample
+  gradients), per-sample clipping and Gaussian noise through Opacus's DPOptimizer;
+- ghost: Opacus's fast gradient clipping with eqnas's norm rules (per-sample gradient norms
+  layer by layer, then a second backward pass weighted by the clipping factors) and its
+  DPOptimizerFastGradientClipping.
+Models: a C8 ResNet (stem 8 fields, stages 8/16/32, group norm) and
+examples/hoelzl2023_resnet9_d4.json (Hölzl et al.'s D4 ResNet-9), each at its own batch size.
 
-Goal: a DP step at most 2.0x the time of a non-DP step.
+Goal (issue 14): a DP step at most 1.5x the time and 1.3x the peak memory of a non-DP step.
 
 Memory is the peak of bytes held by tensors during one step, above what was held when the step
 began (parameters, optimizer state and the input batch excluded): on CUDA from
@@ -14,7 +20,7 @@ workspace alike.
 Per layer, it also times eqnas's grad sampler against the naive route (Opacus's nn.Conv2d rule on
 the expanded filter, then one contraction of the whole batch's filter gradients with the basis).
 
-    python benchmarks/dp_overhead.py [--device cpu|cuda] [--batch 64] [--size 29] [--repeats 7]
+    python benchmarks/dp_overhead.py [--device cpu|cuda] [--batch 256] [--hoelzl-batch 256] [--size 29] [--repeats 5]
 """
 from __future__ import annotations
 
@@ -31,16 +37,19 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from opacus.grad_sample.conv import compute_conv_grad_sample
-from opacus.optimizers import DPOptimizer
+from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from eqnas import Arch, Stage, Stem, build
 from eqnas.nn import EquivariantConv2d
-from eqnas.train.grad_samplers import grad_sample_module
+from eqnas.train.grad_samplers import ghost_module, grad_sample_module
 from eqnas.train.grad_samplers.equivariant_conv import compute_equivariant_conv_grad_sample, contraction_order
 
 Step = Callable[[torch.Tensor, torch.Tensor], None]
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("non-DP", "DP hooks", "DP ghost")
 
 
 def benchmark_arch(args: argparse.Namespace) -> Arch:
@@ -60,17 +69,27 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> S
     return step
 
 
-def make_steps(arch: Arch, args: argparse.Namespace) -> dict[str, Step]:
+def ghost_step(model: torch.nn.Module, optimizer: DPOptimizerFastGradientClipping) -> Step:
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        losses = F.cross_entropy(model(x), y, reduction="none")
+        DPTensorFastGradientClipping(model, optimizer, losses, "mean").backward()  # two backward passes
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def make_steps(arch: Arch, batch: int, args: argparse.Namespace) -> dict[str, Step]:
     torch.manual_seed(0)
     model = build(arch).to(args.device).train()
-    private = grad_sample_module(copy.deepcopy(model), loss_reduction="mean")
-    optimizer = DPOptimizer(
-        torch.optim.SGD(private.parameters(), lr=0.01), noise_multiplier=args.noise, max_grad_norm=1.0,
-        expected_batch_size=args.batch, loss_reduction="mean",
-    )
+    hooks = grad_sample_module(copy.deepcopy(model), loss_reduction="mean")
+    ghost = ghost_module(copy.deepcopy(model), views=1, max_grad_norm=1.0)
+    dp = dict(noise_multiplier=args.noise, max_grad_norm=1.0, expected_batch_size=batch, loss_reduction="mean")
     return {
         "non-DP": training_step(model, torch.optim.SGD(model.parameters(), lr=0.01)),
-        "DP": training_step(private, optimizer),
+        "DP hooks": training_step(hooks, DPOptimizer(torch.optim.SGD(hooks.parameters(), lr=0.01), **dp)),
+        "DP ghost": ghost_step(ghost, DPOptimizerFastGradientClipping(
+            torch.optim.SGD(ghost.parameters(), lr=0.01), **dp)),
     }
 
 
@@ -153,18 +172,38 @@ def per_layer(arch: Arch, x: torch.Tensor, repeats: int) -> None:
         print(f"| {name} | {shape} | {ms['layer']:.1f} | {ms['eqnas']:.1f} ({order}) | {ms['naive']:.1f} |", flush=True)
 
 
+def compare(label: str, arch: Arch, batch: int, args: argparse.Namespace) -> None:
+    """One table row per mode: median step time and peak memory, and their ratios to non-DP."""
+    steps = make_steps(arch, batch, args)
+    x = torch.randn(batch, arch.in_channels, arch.resolution, arch.resolution, device=args.device)
+    y = torch.randint(arch.num_classes, (batch,), device=args.device)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for repeat in range(args.warmup + args.repeats):
+        for name in MODES if repeat % 2 else MODES[::-1]:  # interleaved, alternating order
+            elapsed = timed(steps[name], x, y)
+            if repeat >= args.warmup:
+                times[name].append(elapsed)
+    median = {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    peak = {name: peak_bytes(step, x, y) / 2**20 for name, step in steps.items()}
+    for name in MODES:
+        time_ratio, memory_ratio = median[name] / median["non-DP"], peak[name] / peak["non-DP"]
+        print(f"| {label} | {batch} | {name} | {median[name]:.0f} | {peak[name]:.0f} | {time_ratio:.2f}x | "
+              f"{memory_ratio:.2f}x |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--group", default="C8")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=256, help="batch of the C8 ResNet")
+    parser.add_argument("--hoelzl-batch", type=int, default=256, help="batch of the Hölzl ResNet-9; 0 skips it")
     parser.add_argument("--size", type=int, default=29)
     parser.add_argument("--depth", type=int, default=1, help="blocks per stage")
     parser.add_argument("--noise", type=float, default=1.0, help="noise multiplier (fixed)")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
-    parser.add_argument("--layer-repeats", type=int, default=3, help="per-layer table; 0 skips it")
+    parser.add_argument("--layer-repeats", type=int, default=0, help="per-layer grad-sampler table; 0 skips it")
     args = parser.parse_args()
     # The stem's input needs no gradient, so PyTorch warns that its backward hook sees only
     # output gradients, which is all a grad sampler uses.
@@ -172,28 +211,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     arch = benchmark_arch(args)
-    steps = make_steps(arch, args)
-    x = torch.randn(args.batch, arch.in_channels, arch.resolution, arch.resolution, device=args.device)
-    y = torch.randint(arch.num_classes, (args.batch,), device=args.device)
-    print(f"{arch.group} resnet, stem 8, stages 8/16/32 fields x depth {args.depth}, norm group, "
-          f"{arch.resolution}x{arch.resolution}, batch {args.batch}, {args.device}, threads {torch.get_num_threads()}")
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
-    for repeat in range(args.warmup + args.repeats):
-        for name in names if repeat % 2 else names[::-1]:  # interleaved, alternating order
-            elapsed = timed(steps[name], x, y)
-            if repeat >= args.warmup:
-                times[name].append(elapsed)
-    median = {name: statistics.median(values) * 1e3 for name, values in times.items()}
-    peak = {name: peak_bytes(step, x, y) / 2**20 for name, step in steps.items()}
-    print("| step | median ms | peak MiB |")
-    print("|---|---|---|")
-    for name in names:
-        print(f"| {name} | {median[name]:.1f} | {peak[name]:.1f} |")
-    ratio = median["DP"] / median["non-DP"]
-    print(f"time ratio DP / non-DP: {ratio:.2f}x (goal <= 2.00x: {'met' if ratio <= 2.0 else 'NOT met'}); "
-          f"peak-memory ratio: {peak['DP'] / peak['non-DP']:.2f}x", flush=True)
+    print(f"{args.device}, threads {torch.get_num_threads()}, {args.repeats} repeats (median), noise {args.noise}")
+    print("| model | batch | step | median ms | peak MiB | time / non-DP | memory / non-DP |")
+    print("|---|---|---|---|---|---|---|")
+    compare(f"{arch.group} ResNet {arch.resolution}px", arch, args.batch, args)
+    if args.hoelzl_batch:
+        hoelzl = Arch.load(ROOT / "examples/hoelzl2023_resnet9_d4.json")
+        compare(f"Hölzl ResNet-9 {hoelzl.group} {hoelzl.resolution}px", hoelzl, args.hoelzl_batch, args)
     if args.layer_repeats:
+        x = torch.randn(args.batch, arch.in_channels, arch.resolution, arch.resolution, device=args.device)
         per_layer(arch, x, args.layer_repeats)
 
 

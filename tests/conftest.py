@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from torch import nn
+
 from eqnas.arch import HEADS, INVARIANT_HEADS, Arch, Stage, Stem
 from eqnas.families import FAMILIES
+from eqnas.groups import FieldType, parse_group
 
 torch.set_num_threads(1)
 
@@ -23,6 +26,20 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
+    return module
+
+
+def field_type(group: str, fields: int, regular: bool = True) -> FieldType:
+    return FieldType(parse_group(group), fields, regular)
+
+
+def randomized(module: nn.Module, seed: int) -> nn.Module:
+    """float64, with random values in every parameter (biases and norm affines start constant)."""
+    torch.manual_seed(seed)
+    module = module.double()
+    with torch.no_grad():
+        for param in module.parameters():
+            param.normal_()
     return module
 
 

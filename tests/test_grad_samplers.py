@@ -26,11 +26,11 @@ from torch import nn
 from eqnas import build
 from eqnas.arch import Arch
 from eqnas.families import family_names
-from eqnas.groups import FieldType, parse_group
+from eqnas.groups import parse_group
 from eqnas.nn import EquivariantConv2d, FieldGroupNorm
 from eqnas.train.grad_samplers import equivariant_conv, grad_sample_module, private_buffers
 from eqnas.train.grad_samplers.constant_buffers import register_constant_buffers
-from tests.conftest import random_arch
+from tests.conftest import field_type, random_arch, randomized
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-9  # relative, float64
@@ -64,22 +64,8 @@ def assert_close(module: nn.Module, x: torch.Tensor, loss_reduction: str = "sum"
     assert errors[worst] < TOLERANCE, f"{worst}: relative error {errors[worst]:.2e}"
 
 
-def field_type(group: str, fields: int, regular: bool = True) -> FieldType:
-    return FieldType(parse_group(group), fields, regular)
-
-
 def small_fields(group: str) -> int:
     return 1 if parse_group(group).order >= 16 else 2
-
-
-def randomized(module: nn.Module, seed: int) -> nn.Module:
-    """float64, with random values in every parameter (biases and norm affines start constant)."""
-    torch.manual_seed(seed)
-    module = module.double()
-    with torch.no_grad():
-        for param in module.parameters():
-            param.normal_()
-    return module
 
 
 @pytest.mark.parametrize("weight_standardization", [False, True], ids=["plain", "ws"])

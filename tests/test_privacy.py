@@ -89,8 +89,8 @@ def test_forcing_batch_norm_under_dp_is_a_clear_error():
         validate_private(build(TINY))
 
 
-def _session(splits, aug_mult: int) -> PrivateSession:
-    config = TrainConfig(**{**DP, "aug_mult": aug_mult})
+def _session(splits, aug_mult: int, dp_mode: str = "hooks") -> PrivateSession:
+    config = TrainConfig(**{**DP, "aug_mult": aug_mult, "dp_mode": dp_mode})
     network = build(TINY.replace(norm="group", num_classes=6))
     runtime = resolve_runtime("cpu", dp=True)
     views = Views(config.augment, aug_mult, generator(0, "augment"))
@@ -100,8 +100,9 @@ def _session(splits, aug_mult: int) -> PrivateSession:
     return PrivateSession(network, optimizer, loader, forward, config, generator(0, "noise"))
 
 
-def test_accounting_sees_samples_not_views(splits):
-    one, four = _session(splits, 1), _session(splits, 4)
+@pytest.mark.parametrize("dp_mode", ["hooks", "ghost"])
+def test_accounting_sees_samples_not_views(splits, dp_mode):
+    one, four = _session(splits, 1, dp_mode), _session(splits, 4, dp_mode)
     for key in ("noise_multiplier", "sample_rate", "expected_batch_size", "steps"):
         assert one.privacy()[key] == four.privacy()[key]
     assert four.steps_per_epoch == one.steps_per_epoch == 3

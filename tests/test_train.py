@@ -27,7 +27,7 @@ TINY = Arch(family="resnet", group="C4", stem=Stem(width=2, kernel=3),
 FAST = dict(epochs=2, batch_size=64, subset=192, eval_batch_size=512, device="cpu")
 METRIC_KEYS = {"test_acc", "test_auc", "test_loss", "weights", "selected_by", "best_epoch", "best_val", "epochs",
                "epochs_planned", "seconds", "interrupted", "stopped_early", "history", "privacy", "arch_changes", "arch", "data",
-               "runtime", "config"}
+               "runtime", "memory", "config"}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def ema_run(splits, tmp_path_factory):
 
 
 def _without_timing(metrics: dict) -> dict:
-    drop = {"seconds"}
+    drop = {"seconds", "memory"}  # memory: the device's available and peak bytes, measured
     return {**{k: v for k, v in metrics.items() if k not in drop},
             "history": [{k: v for k, v in row.items() if k != "seconds"} for row in metrics["history"]]}
 

@@ -17,7 +17,7 @@ import click
 from eqnas.arch import ACTIVATIONS, NORMS
 from eqnas.cli.options import FiniteFloat, arch_option, load_arch
 from eqnas.train.augment import AUGMENTATIONS
-from eqnas.train.config import ACCOUNTANTS, SELECT_METRICS, TrainConfig
+from eqnas.train.config import ACCOUNTANTS, DP_MODES, SELECT_METRICS, TrainConfig
 from eqnas.train.optim import OPTIMIZERS, SCHEDULES
 from eqnas.train.recipes import RECIPES, recipe_names
 
@@ -79,6 +79,8 @@ def _help() -> str:
 @_option("--delta", "delta", "delta (with --dp).", shown="min(1e-5, 1/N)", type=FiniteFloat())
 @_option("--max-grad-norm", "max_grad_norm", "Per-sample clipping norm (with --dp).", type=FiniteFloat())
 @_option("--accountant", "accountant", "Privacy accountant (with --dp).", type=click.Choice(ACCOUNTANTS))
+@_option("--dp-mode", "dp_mode", "Per-sample clipping (with --dp): hooks builds per-sample gradients, ghost takes "
+         "per-sample norms layer by layer and runs a second backward pass.", type=click.Choice(DP_MODES))
 @_option("--seed", "seed", "Seed for weights, data order, augmentation and noise.", type=int)
 @_option("--device", "device", "auto (CUDA if present), cpu, cuda or cuda:N.", type=str)
 @_option("--subset", "subset", "Train on a seeded random subset of this many images.",

@@ -27,7 +27,7 @@ def cache_dir() -> Path:
 def _cached_tensor(name: str, compute) -> torch.Tensor:
     path = cache_dir() / f"{name}.pt"
     if path.exists():
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")
     value = compute()
     _write_atomically(path, lambda tmp: torch.save(value, tmp))
     return value
@@ -84,15 +84,17 @@ def kernel_basis(group: Group, in_regular: bool, out_regular: bool, kernel: int)
 
     For the trivial group every kernel is equivariant, so the basis is the identity and a
     trivial network is exactly a plain CNN (escnn's band-limited basis would drop parameters);
-    it may have an even size. Other groups rotate about a centre pixel: odd sizes only.
+    it may have an even size. Other groups rotate about a centre pixel: odd sizes only. Always
+    on the CPU (the cache keeps it), also while the default device is "meta".
     """
-    if group.is_trivial and kernel >= 1:
-        return torch.eye(kernel * kernel).reshape(kernel * kernel, 1, 1, kernel, kernel)
-    if kernel < 1 or kernel % 2 == 0:
-        raise EqnasError(f"kernel size {kernel} is not supported for {group}: use an odd size >= 1 "
-                         f"(even sizes only for the trivial group)")
-    name = f"{group.name}_{'reg' if in_regular else 'triv'}_{'reg' if out_regular else 'triv'}_k{kernel}"
-    return _cached_tensor(name, lambda: _escnn_basis(group, in_regular, out_regular, kernel))
+    with torch.device("cpu"):
+        if group.is_trivial and kernel >= 1:
+            return torch.eye(kernel * kernel).reshape(kernel * kernel, 1, 1, kernel, kernel)
+        if kernel < 1 or kernel % 2 == 0:
+            raise EqnasError(f"kernel size {kernel} is not supported for {group}: use an odd size >= 1 "
+                             f"(even sizes only for the trivial group)")
+        name = f"{group.name}_{'reg' if in_regular else 'triv'}_{'reg' if out_regular else 'triv'}_k{kernel}"
+        return _cached_tensor(name, lambda: _escnn_basis(group, in_regular, out_regular, kernel))
 
 
 def _escnn_basis(group: Group, in_regular: bool, out_regular: bool, kernel: int) -> torch.Tensor:

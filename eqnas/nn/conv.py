@@ -45,7 +45,7 @@ class EquivariantConv2d(nn.Module):
         self.kernel, self.stride = kernel, stride
         self.padding = kernel // 2 if padding is None else padding  # None: "same" for odd kernels
         self.weight_standardization = weight_standardization
-        basis = kernel_basis(in_type.group, in_type.regular, out_type.regular, kernel)
+        basis = kernel_basis(in_type.group, in_type.regular, out_type.regular, kernel).to(torch.get_default_device())
         # Scale the basis so that unit-variance coefficients give unit-variance filter entries, as
         # for a plain conv: the same learning rates then suit every group (trivial included).
         basis = basis / basis.pow(2).sum(0).mean().sqrt()

@@ -107,6 +107,10 @@ class StudyConfig:
             changes.update(dict(self.dp_overrides), dp=True, epsilon=epsilon)
         return self.train.replace(**changes)
 
+    def with_dp_overrides(self, **changes: Any) -> "StudyConfig":
+        """The same study with these TrainConfig fields set under DP (the command line wins)."""
+        return dataclasses.replace(self, dp_overrides=tuple(sorted({**dict(self.dp_overrides), **changes}.items())))
+
     @property
     def private(self) -> bool:
         return any(e is not None for e in self.epsilons)

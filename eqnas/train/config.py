@@ -16,6 +16,7 @@ from eqnas.train.augment import AUGMENTATIONS
 from eqnas.train.optim import OPTIMIZERS, SCHEDULES
 
 ACCOUNTANTS = ("rdp", "prv")  # Opacus accountant mechanisms offered by `eqnas retrain`
+DP_MODES = ("ghost", "hooks")  # how per-sample clipping runs (see eqnas.train.privacy)
 SELECT_METRICS = ("acc", "auc", "loss")  # validation metric that picks the checkpoint
 LOWER_IS_BETTER = ("loss",)
 
@@ -50,6 +51,7 @@ class TrainConfig:
     delta: float | None = None  # None: min(1e-5, 1/N) for N training images
     max_grad_norm: float = 1.0  # per-sample clipping norm
     accountant: str = "rdp"  # rdp or prv
+    dp_mode: str = "hooks"  # hooks: per-sample gradients; ghost: per-sample norms, then a second backward
     # --- runtime -------------------------------------------------------------------------
     seed: int = 0
     device: str = "auto"  # auto: CUDA if present, else CPU
@@ -88,7 +90,7 @@ class TrainConfig:
         return cls(**data)
 
 
-DP_FIELDS = ("epsilon", "noise_multiplier", "delta", "max_grad_norm", "accountant")
+DP_FIELDS = ("epsilon", "noise_multiplier", "delta", "max_grad_norm", "accountant", "dp_mode")
 
 
 def _positive_int(config: TrainConfig, name: str, allow_none: bool = False) -> None:
@@ -134,6 +136,7 @@ def _validate(config: TrainConfig) -> None:
     _choice(config, "norm", NORMS, allow_none=True)
     _choice(config, "activation", ACTIVATIONS, allow_none=True)
     _choice(config, "accountant", ACCOUNTANTS)
+    _choice(config, "dp_mode", DP_MODES)
     if config.aug_mult > 1 and config.augment == "none":
         raise EqnasError(f"aug_mult={config.aug_mult} needs an augmentation to draw views from: "
                          f"set augment to one of {', '.join(a for a in AUGMENTATIONS if a != 'none')}")

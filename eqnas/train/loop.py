@@ -7,12 +7,14 @@ keep the best by `config.select` (lowest loss, else highest acc or auc). At the 
 from __future__ import annotations
 
 import dataclasses
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from tqdm import tqdm
 
@@ -27,6 +29,7 @@ from eqnas.train.ema import WeightEMA
 from eqnas.train.evaluate import evaluate
 from eqnas.train.hooks import EpochHook
 from eqnas.train.loaders import take_subset, train_loader
+from eqnas.train.memory import plan_memory
 from eqnas.train.optim import make_criterion, make_optimizer, make_scheduler
 from eqnas.train.record import RunRecord
 from eqnas.train.runtime import Runtime, generator, resolve_runtime, seed_everything
@@ -122,6 +125,14 @@ def _fit(session: Session, scheduler, ema: WeightEMA | None, evaluated: nn.Modul
     return progress
 
 
+def peak_bytes(runtime: Runtime) -> int:
+    """CUDA: the most bytes tensors held on the device; CPU: the process's peak resident size
+    (data, code and all tensors)."""
+    if runtime.device.type == "cuda":
+        return torch.cuda.max_memory_allocated(runtime.device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
 def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path | None = None,
           progress: bool = True, test: bool = True, on_epoch: EpochHook | None = None,
           initial_state: dict[str, Any] | None = None, cluster: Cluster = SINGLE) -> TrainResult:
@@ -138,6 +149,11 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
     out_dir = None if out_dir is None else Path(out_dir)
     runtime = resolve_runtime(cluster.device(config.device), config.dp)
     arch, changes = adapt_arch(arch, splits.info, config)
+    memory = plan_memory(arch, config.batch_size, config.aug_mult, config.dp_mode if config.dp else "plain",
+                         runtime.device, config.physical_batch_size)  # refuses before anything is allocated
+    config = config.replace(physical_batch_size=memory.physical_batch_size)
+    if progress:
+        print(memory.describe(), file=sys.stderr)
     seed_everything(config.seed)
     # channels_last applies to the inputs only: eqnas filters are expanded from coefficients on
     # every call (and bases are rank 5), so there is no stored 4-d weight to convert
@@ -181,6 +197,7 @@ def train(arch: Arch, splits: Splits, config: TrainConfig, out_dir: str | Path |
         "arch": arch.to_dict(),
         "data": {**dataclasses.asdict(splits.info), **sizes},
         "runtime": {**runtime.to_dict(), **cluster.to_dict()},
+        "memory": {**memory.to_dict(), "peak_bytes": peak_bytes(runtime)},
         "config": config.to_dict(),
     }
     record.finish(metrics)

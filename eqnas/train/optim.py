@@ -85,10 +85,11 @@ class SmoothedBCE(nn.Module):
     def __init__(self, smoothing: float) -> None:
         super().__init__()
         self.smoothing = smoothing
+        self.reduction = "mean"  # "none" gives [B, C] (DP ghost clipping asks for per-sample losses)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = targets * (1 - self.smoothing) + 0.5 * self.smoothing
-        return nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        return nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction=self.reduction)
 
 
 CRITERIA: dict[str, Callable[[float], nn.Module]] = {

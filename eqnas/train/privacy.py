@@ -14,8 +14,13 @@ Conventions, stated once:
   Hölzl et al. 2023 use it for N = 50,000), and for N > 100,000 we fall back to 1/N, the scale De
   et al. use on ImageNet (8e-7 for 1.28M images).
 - Clipping: flat, over all parameters, per sample; with augmentation multiplicity K the
-  per-view gradients of a sample are averaged before clipping (`average_views`), so one sample
-  still contributes one clipped gradient and the accountant sees the B samples, not B*K views.
+  per-view gradients of a sample are averaged before clipping, so one sample still contributes
+  one clipped gradient and the accountant sees the B samples, not B*K views.
+- Modes (`dp_mode`), the same clipped sum: `hooks` builds every layer's per-sample gradients
+  (`average_views` then averages views); `ghost` (Opacus's fast gradient clipping) takes each
+  sample's gradient norm layer by layer (eqnas's norm rules, views grouped per sample inside
+  them), then a second backward pass of the per-sample losses (each the mean over the sample's
+  views) weighted by their clipping factors.
 - Guarantee: it covers the training split. Model selection uses the validation split, which is
   not protected by this guarantee.
 """
@@ -26,11 +31,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
-from opacus import GradSampleModule, PrivacyEngine
+from opacus import PrivacyEngine
 from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
 from opacus.optimizers import DistributedDPOptimizer, DPOptimizer
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from opacus.utils.batch_memory_manager import wrap_data_loader
+from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from opacus.validators import ModuleValidator
 from opacus.validators.errors import UnsupportedModuleError
 from torch import Tensor, nn
@@ -39,7 +45,7 @@ from torch.utils.data import DataLoader
 from eqnas.errors import EqnasError
 from eqnas.train.config import TrainConfig
 from eqnas.train.distributed import SINGLE, Cluster, rank_generator
-from eqnas.train.grad_samplers import grad_sample_module, private_buffers  # importing registers eqnas's rules
+from eqnas.train.grad_samplers import ghost_module, grad_sample_module, private_buffers  # importing registers eqnas's rules
 from eqnas.train.session import ForwardLoss, Outcome
 
 DEFAULT_DELTA = 1e-5
@@ -67,10 +73,33 @@ def validate_private(network: nn.Module) -> None:
                          f"(use norm 'group' for per-sample normalisation)") from None
 
 
-def wrap_private(network: nn.Module) -> GradSampleModule:
-    """Opacus's per-sample-gradient wrapper, after `validate_private` turned refusals into errors."""
+def wrap_private(network: nn.Module, config: TrainConfig) -> nn.Module:
+    """Opacus's wrapper for `config.dp_mode`, after `validate_private` turned refusals into errors."""
     validate_private(network)
-    return grad_sample_module(network, loss_reduction="mean")
+    if config.dp_mode == "hooks":
+        return grad_sample_module(network, loss_reduction="mean")
+    try:
+        return ghost_module(network, config.aug_mult, config.max_grad_norm)
+    except NotImplementedError as error:
+        raise EqnasError(f"dp_mode='ghost' with aug_mult={config.aug_mult}: {error}; use dp_mode 'hooks'") from None
+
+
+class PerSampleLoss:
+    """Ghost mode's criterion: each sample's mean loss over its K views, handed to Opacus's
+    two-pass loss (its backward clips by the norm rules' per-sample norms)."""
+
+    def __init__(self, criterion: nn.Module, module: nn.Module, optimizer: torch.optim.Optimizer, views: int) -> None:
+        self.criterion, self.module, self.optimizer, self.views = criterion, module, optimizer, views
+
+    def __call__(self, logits: Tensor, targets: Tensor) -> DPTensorFastGradientClipping:
+        reduction, self.criterion.reduction = self.criterion.reduction, "none"
+        try:
+            losses = self.criterion(logits, targets)
+        finally:
+            self.criterion.reduction = reduction
+        # [B*K] or [B*K, classes] -> [B]: the mean the criterion would take, per sample
+        per_sample = losses.reshape(len(losses) // self.views, -1).mean(1)
+        return DPTensorFastGradientClipping(self.module, self.optimizer, per_sample, "mean")
 
 
 def average_views(params: Iterable[nn.Parameter], views: int) -> None:
@@ -103,7 +132,7 @@ class PrivateSession:
     def __init__(self, network: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
                  forward: ForwardLoss, config: TrainConfig, noise_generator: torch.Generator,
                  cluster: Cluster = SINGLE) -> None:
-        self.network, self.forward, self.config = network, forward, config
+        self.network, self.config = network, config
         self.views = config.aug_mult
         self.train_size = len(loader.dataset)
         self.delta = resolve_delta(config.delta, self.train_size)
@@ -111,25 +140,33 @@ class PrivateSession:
             warnings.filterwarnings("ignore", message="Secure RNG turned off")
             self.engine = PrivacyEngine(accountant=config.accountant)
         if cluster.distributed:  # Opacus's DDP wrapper: copies rank 0's weights to every rank
+            if config.dp_mode == "ghost":
+                raise EqnasError("dp_mode='ghost' on several ranks: not supported yet (Opacus's distributed "
+                                 "optimizer with the ghost loss wrapper is untested here); use dp_mode 'hooks'")
             network = DifferentiallyPrivateDistributedDataParallel(network)
-        common = dict(module=wrap_private(network), optimizer=optimizer, data_loader=loader,
-                      max_grad_norm=config.max_grad_norm, poisson_sampling=True, noise_generator=noise_generator)
+        common = dict(module=wrap_private(network, config), optimizer=optimizer, data_loader=loader,
+                      max_grad_norm=config.max_grad_norm, poisson_sampling=True, noise_generator=noise_generator,
+                      grad_sample_mode=config.dp_mode)
         try:
             with warnings.catch_warnings():  # the noise search probes huge multipliers, where the best RDP order
                 warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")  # is the largest
                 if config.noise_multiplier is not None:
-                    self.model, self.dp_optimizer, dp_loader = self.engine.make_private(
-                        noise_multiplier=config.noise_multiplier, **common)
+                    made = self.engine.make_private(noise_multiplier=config.noise_multiplier, **common)
                 else:
-                    self.model, self.dp_optimizer, dp_loader = self.engine.make_private_with_epsilon(
+                    made = self.engine.make_private_with_epsilon(
                         target_epsilon=config.epsilon, target_delta=self.delta, epochs=config.epochs, **common)
         except ValueError as error:  # e.g. "The privacy budget is too low."
             raise EqnasError(f"epsilon={config.epsilon}, delta={self.delta:g} over {config.epochs} epochs: "
                              f"{error}") from None
+        # ghost mode also returns Opacus's loss wrapper, replaced by PerSampleLoss (views, multi-label)
+        self.model, self.dp_optimizer, dp_loader = made[0], made[1], made[-1]
         self.expected_batch_size = self.dp_optimizer.expected_batch_size  # of the logical batch
         if cluster.distributed:
             self.dp_optimizer, dp_loader = distribute_private(self.engine, self.dp_optimizer, dp_loader, cluster,
                                                               config.seed)
+        self.ghost = config.dp_mode == "ghost"
+        self.forward = forward if not self.ghost else ForwardLoss(
+            forward.views, PerSampleLoss(forward.criterion, self.model, self.dp_optimizer, self.views), forward.runtime)
         self.optimizer = optimizer
         self.sample_rate = 1.0 / len(loader)
         self.steps_per_epoch = len(dp_loader)
@@ -145,14 +182,18 @@ class PrivateSession:
         if len(images) == 0:
             # an empty Poisson batch is still a noisy step; Opacus needs per-sample gradients to exist
             for p in self.dp_optimizer.params:
-                p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+                if self.ghost:
+                    p.grad = torch.zeros_like(p)
+                else:
+                    p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
             loss = float("nan")
         else:
             loss_tensor = self.forward(self.model, images, targets)
             with warnings.catch_warnings():  # the first layer's input needs no gradient; Opacus hooks still fire
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 loss_tensor.backward()
-            average_views(self.dp_optimizer.params, self.views)
+            if not self.ghost:
+                average_views(self.dp_optimizer.params, self.views)
             loss = loss_tensor.item()
         self.dp_optimizer.step()
         self.dp_optimizer.zero_grad(set_to_none=True)
@@ -172,6 +213,7 @@ class PrivateSession:
             "delta": self.delta,
             "delta_source": "given" if self.config.delta is not None else "min(1e-5, 1/N)",
             "accountant": self.config.accountant,
+            "dp_mode": self.config.dp_mode,
             "noise_multiplier": float(self.dp_optimizer.noise_multiplier),
             "sample_rate": self.sample_rate,
             "expected_batch_size": self.expected_batch_size,

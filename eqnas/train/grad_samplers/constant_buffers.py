@@ -31,11 +31,16 @@ def private_buffers(model: nn.Module) -> list[str]:
     return found
 
 
-def grad_sample_module(model: nn.Module, loss_reduction: str = "mean") -> GradSampleModule:
-    """`model` wrapped for per-sample gradients; pass the result to PrivacyEngine.make_private
-    (which keeps an existing GradSampleModule whose loss_reduction matches its own)."""
+def checked_for_opacus(model: nn.Module) -> None:
+    """Opacus's strict module check, with the buffers check narrowed to undeclared buffers."""
     ModuleValidator.validate(model, strict=True)
     found = private_buffers(model)
     if found:
         raise NotImplementedError(f"layers with buffers that may mix samples: {', '.join(found)}")
+
+
+def grad_sample_module(model: nn.Module, loss_reduction: str = "mean") -> GradSampleModule:
+    """`model` wrapped for per-sample gradients; pass the result to PrivacyEngine.make_private
+    (which keeps an existing GradSampleModule whose loss_reduction matches its own)."""
+    checked_for_opacus(model)
     return GradSampleModule(model, loss_reduction=loss_reduction, strict=False)

@@ -152,7 +152,7 @@ def run_nni_search(space: SearchSpace, config: SearchConfig, out_dir: Path, devi
     at_once = f", {config.concurrency} at once" if config.concurrency > 1 else ""
     fidelity = config.fidelity
     rungs_note = (f"rungs {fidelity.label} (EPOCHSxIMAGES), eta {fidelity.eta}, promotion: {fidelity.promotion}, "
-                  f"finalists x {fidelity.finalist_seeds} seeds") if len(fidelity.rungs) > 1 else \
+                  f"finalists x {fidelity.finalist_seeds} seeds when two or more") if len(fidelity.rungs) > 1 else \
         f"{fidelity.rungs[0].epochs} epoch(s), {fidelity.rungs[0].images or 'all'} images"
     echo(f"searching {space.name} ({space.size()} architectures) with {config.strategy}, {config.trials} trials"
          f"{at_once}, budget {format_flops(config.flops_max)} FLOPs; proxy: {space.proxy.data}, {rungs_note} "

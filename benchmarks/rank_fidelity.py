@@ -57,7 +57,7 @@ from eqnas.errors import EqnasError
 from eqnas.jsonlog import JsonLinesLog
 from eqnas.profiling import arch_flops, arch_params, parse_budget
 from eqnas.search import rank_stats
-from eqnas.search.fidelity import Rung, halve, mean_score, parse_rungs
+from eqnas.search.fidelity import Fidelity, Rung, halve, mean_score, parse_rungs
 from eqnas.search.space import Sample, SearchSpace, load_space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,9 +272,7 @@ def search_ranking(cands: list[Candidate], trainer: Trainer, rungs: list[Rung], 
     counts every training the search did once. `rung0_seeds` > 1 scores rung 0 by the mean over
     that many seeds (seed, seed + 1, ...); promotions continue from the first seed's run."""
     runs: dict[tuple[int, int, int], Run] = {}
-
-    def continues(k: int) -> bool:
-        return promotion == "continue" and 0 < k < len(rungs) and rungs[k].continues(rungs[k - 1])
+    continues = Fidelity(tuple(rungs), eta, promotion, finalist_seeds).continues
 
     def reach(index: int, k: int, run_seed: int) -> Run:
         if (index, k, run_seed) not in runs:
@@ -356,14 +354,65 @@ def plot(rows: Sequence[Row], ceiling: Row, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's architectures, reference and records (this script and search_efficiency.py)."""
     parser.add_argument("--space", type=Path, default=ROOT / "spaces" / "c8_resnet.yaml")
     parser.add_argument("--flops", default="100M", help="FLOP budget per sample (fvcore convention)")
     parser.add_argument("--count", type=int, default=12, help="architectures in the benchmark (>= 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
     parser.add_argument("--reference", default="3x20000", help="reference recipe: EPOCHSxIMAGES")
     parser.add_argument("--reference-seeds", default="0,1", help="two or more seeds of the reference")
+    parser.add_argument("--records", type=Path, default=None,
+                        help="JSON-lines records (default runs/rank_fidelity/<space>.jsonl)")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """The architectures, their trainer, and the reference runs of each reference seed."""
+
+    space: SearchSpace
+    reference: Rung
+    cands: list[Candidate]
+    trainer: Trainer
+    by_seed: list[list[Run]]  # by_seed[j][i]: candidate i with reference seed j
+
+    @property
+    def ref_mean(self) -> list[float]:
+        return [statistics.mean(runs[i].metric for runs in self.by_seed) for i in range(len(self.cands))]
+
+    @property
+    def exhaustive_s(self) -> float:
+        """CPU seconds of training every candidate once with the reference recipe."""
+        return sum(r.cpu_s for r in self.by_seed[0])
+
+    @property
+    def spread(self) -> list[float]:
+        """Per candidate, the |difference| of the first two reference seeds."""
+        return [abs(a.metric - b.metric) for a, b in zip(self.by_seed[0], self.by_seed[1])]
+
+
+def load_benchmark(args: argparse.Namespace) -> Benchmark:
+    """The architectures of `add_benchmark_args`' flags and their reference, trained where the
+    records lack it."""
+    space = load_space(args.space)
+    reference = parse_rungs(args.reference)[0]
+    ref_seeds = [int(s) for s in args.reference_seeds.split(",")]
+    if args.count < 3 or len(ref_seeds) < 2:
+        raise EqnasError("use --count >= 3 and at least two --reference-seeds")
+    log = RunLog(args.records or ROOT / "runs" / "rank_fidelity" / f"{space.name}.jsonl")
+    log.path.parent.mkdir(parents=True, exist_ok=True)
+    cands = candidates(space, parse_budget(args.flops), args.count, args.seed)
+    print(f"{space.name}: {len(cands)} architectures under {args.flops} FLOPs, "
+          f"{cands[0].flops / 1e6:.1f}M to {cands[-1].flops / 1e6:.1f}M; reference {reference.label} "
+          f"(test split), seeds {ref_seeds}; records {log.path}", flush=True)
+    trainer = Trainer(space, log)
+    by_seed = [[trainer.run(c, reference, seed, True) for c in cands] for seed in ref_seeds]
+    return Benchmark(space, reference, cands, trainer, by_seed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_benchmark_args(parser)
     parser.add_argument("--fidelities", default="1x2000,2x6000,3x18000",
                         help="proxy first, then longer fidelities: also the rungs of successive halving "
                              "(eqnas search's default rungs)")
@@ -371,7 +420,6 @@ def main() -> None:
     parser.add_argument("--finalist-seeds", type=int, default=2, help="seeds of the finalists at the top rung")
     parser.add_argument("--only", choices=("reference", "all"), default="all",
                         help="reference: train the reference only (the expensive part), then stop")
-    parser.add_argument("--records", type=Path, default=None, help="JSON-lines records (default runs/rank_fidelity/<space>.jsonl)")
     parser.add_argument("--plot", type=Path, default=None, help="write the tau-against-cost plot here")
     args = parser.parse_args()
     try:
@@ -383,27 +431,15 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(THREADS)
     started = time.perf_counter()
-    space = load_space(args.space)
-    budget = parse_budget(args.flops)
-    reference = parse_rungs(args.reference)[0]
-    ref_seeds = [int(s) for s in args.reference_seeds.split(",")]
     fidelities = list(parse_rungs(args.fidelities))
-    if args.count < 3 or len(ref_seeds) < 2:
-        raise EqnasError("use --count >= 3 and at least two --reference-seeds")
-    log = RunLog(args.records or ROOT / "runs" / "rank_fidelity" / f"{space.name}.jsonl")
-    log.path.parent.mkdir(parents=True, exist_ok=True)
-    cands = candidates(space, budget, args.count, args.seed)
-    print(f"{space.name}: {len(cands)} architectures under {args.flops} FLOPs, "
-          f"{cands[0].flops / 1e6:.1f}M to {cands[-1].flops / 1e6:.1f}M; reference {reference.label} "
-          f"(test split), seeds {ref_seeds}; records {log.path}", flush=True)
-    trainer = Trainer(space, log)
-    by_seed = [[trainer.run(c, reference, seed, True) for c in cands] for seed in ref_seeds]
-    ref_mean = [statistics.mean(runs[i].metric for runs in by_seed) for i in range(len(cands))]
+    bench = load_benchmark(args)
+    space, cands, trainer, by_seed, ref_mean = bench.space, bench.cands, bench.trainer, bench.by_seed, bench.ref_mean
+    ref_seeds = args.reference_seeds.split(",")
     ref_cpu = sum(r.cpu_s for runs in by_seed for r in runs)
     ceiling = evaluate_scorer(Scored(f"reference seed {ref_seeds[0]} vs seed {ref_seeds[1]} (ceiling)",
                                      [r.metric for r in by_seed[0]], sum(r.cpu_s for r in by_seed[0])),
                               [r.metric for r in by_seed[1]])
-    spread = [abs(a.metric - b.metric) for a, b in zip(by_seed[0], by_seed[1])]
+    spread = bench.spread
     print(f"\nreference test accuracy {min(ref_mean):.4f} to {max(ref_mean):.4f}; seed-to-seed |difference| "
           f"median {statistics.median(spread):.4f}, max {max(spread):.4f}; seed-to-seed Kendall tau "
           f"{ceiling.tau:.2f} ({ref_cpu:.0f} CPU s for all reference trainings)")
@@ -412,7 +448,7 @@ def run(args: argparse.Namespace) -> None:
     outcomes = [search_ranking(cands, trainer, fidelities, args.eta, args.finalist_seeds, promotion)
                 for promotion in ("continue", "retrain")]
     rows = [evaluate_scorer(s, ref_mean) for s in scorers(cands, trainer, fidelities, [o.scored for o in outcomes])]
-    exhaustive = sum(r.cpu_s for r in by_seed[0])
+    exhaustive = bench.exhaustive_s
     print(f"\nsearch efficiency against the reference ({exhaustive:.0f} CPU s to train every candidate once with "
           f"the reference recipe; reference seed-to-seed median |difference| {statistics.median(spread) * 100:.1f} "
           "points):")
@@ -425,7 +461,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"  {c.key}  {c.flops / 1e6:.1f}M  {acc:.4f}")
     if args.plot:
         plot(rows, ceiling, args.plot, f"{space.name}, {len(cands)} architectures under {args.flops} FLOPs: "
-                                        f"reference {reference.label} on the test split, mean of {len(ref_seeds)} seeds")
+                                        f"reference {bench.reference.label} on the test split, mean of "
+                                        f"{len(ref_seeds)} seeds")
         print(f"plot: {args.plot}")
     print(f"\nwhole run {time.perf_counter() - started:.0f} s wall")
 

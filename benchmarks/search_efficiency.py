@@ -38,10 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rank_fidelity as bench  # noqa: E402  (the sibling benchmark: candidates, trainer, replay)
 
 from eqnas.errors import EqnasError  # noqa: E402
-from eqnas.profiling import parse_budget  # noqa: E402
 from eqnas.search import rank_stats  # noqa: E402
 from eqnas.search.fidelity import PROMOTIONS, parse_rungs  # noqa: E402
-from eqnas.search.space import load_space  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -65,12 +63,7 @@ def summary(rows: Sequence[Replayed]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", type=Path, default=bench.ROOT / "spaces" / "c8_resnet.yaml")
-    parser.add_argument("--flops", default="100M", help="FLOP budget per sample (as rank_fidelity.py)")
-    parser.add_argument("--count", type=int, default=12, help="architectures (as rank_fidelity.py)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the architecture sample (as rank_fidelity.py)")
-    parser.add_argument("--reference", default="3x20000", help="reference recipe (as rank_fidelity.py)")
-    parser.add_argument("--reference-seeds", default="0,1", help="reference seeds (as rank_fidelity.py)")
+    bench.add_benchmark_args(parser)  # the same architectures, reference and records as rank_fidelity.py
     parser.add_argument("--rungs", default="1x2000,2x6000,3x18000", help="the search's rungs (its default)")
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--finalist-seeds", type=int, default=2)
@@ -78,7 +71,6 @@ def main() -> None:
     parser.add_argument("--rung0-seeds", default="1,2",
                         help="rung 0 scored by the mean over this many seeds: one row of searches per entry")
     parser.add_argument("--gap", type=float, default=0.01, help="within this of the reference's best counts as found")
-    parser.add_argument("--records", type=Path, default=None, help="rank_fidelity.py's JSON-lines records")
     args = parser.parse_args()
     try:
         run(args)
@@ -89,20 +81,13 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(bench.THREADS)
     started = time.perf_counter()
-    space = load_space(args.space)
-    reference = parse_rungs(args.reference)[0]
     rungs = list(parse_rungs(args.rungs))
-    log = bench.RunLog(args.records or bench.ROOT / "runs" / "rank_fidelity" / f"{space.name}.jsonl")
-    log.path.parent.mkdir(parents=True, exist_ok=True)
-    cands = bench.candidates(space, parse_budget(args.flops), args.count, args.seed)
-    trainer = bench.Trainer(space, log)
-    by_seed = [[trainer.run(c, reference, int(seed), True) for c in cands] for seed in args.reference_seeds.split(",")]
-    ref_mean = [statistics.mean(runs[i].metric for runs in by_seed) for i in range(len(cands))]
-    exhaustive = sum(r.cpu_s for r in by_seed[0])
-    spread = statistics.median(abs(a.metric - b.metric) for a, b in zip(by_seed[0], by_seed[1]))
-    print(f"{space.name}: {len(cands)} architectures under {args.flops}; reference {reference.label}, best "
-          f"{max(ref_mean):.4f}, seed-to-seed median |difference| {spread * 100:.1f} points; exhaustive reference "
-          f"training {exhaustive:.0f} CPU s; found = within {args.gap * 100:.1f} points of the best", flush=True)
+    benchmark = bench.load_benchmark(args)
+    cands, trainer, ref_mean, exhaustive = benchmark.cands, benchmark.trainer, benchmark.ref_mean, benchmark.exhaustive_s
+    spread = statistics.median(benchmark.spread)
+    print(f"reference best {max(ref_mean):.4f}, seed-to-seed median |difference| {spread * 100:.1f} points; "
+          f"exhaustive reference training {exhaustive:.0f} CPU s; found = within {args.gap * 100:.1f} points of "
+          "the best", flush=True)
     searches = [(f"{args.rungs}, eta {args.eta}, promotion {promotion}" + (f", rung 0 x {n} seeds" if n > 1 else ""),
                  rungs, promotion, n) for n in [int(x) for x in args.rung0_seeds.split(",")] for promotion in PROMOTIONS]
     searches.append((f"one rung {rungs[0].label} (the proxy alone)", rungs[:1], "retrain", 1))

@@ -1,7 +1,8 @@
 """The rungs above the lowest: successive halving (`eqnas.search.fidelity.halve`) over a search's
 recorded rung-0 scores, run in the search's own process after the strategy's proposals (also
 when those ran in parallel), and the finalists' extra seeds at the top rung when two or more
-reach it, each reaching it the way the search seed did (`Fidelity.path`: through the continued rungs, or from scratch).
+reach it, each reaching it the way the search seed did (`Fidelity.path`: through the continued
+rungs, or from scratch).
 
 Every training goes through the search's `TrialRunner`, so a (candidate, rung, seed) already
 recorded is not trained again (a resumed search replays the same promotions from the same

@@ -413,7 +413,7 @@ def load_benchmark(args: argparse.Namespace) -> Benchmark:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_benchmark_args(parser)
-    parser.add_argument("--fidelities", default="1x2000,2x6000,3x18000",
+    parser.add_argument("--fidelities", default="1x6000,2x9000,3x18000",
                         help="proxy first, then longer fidelities: also the rungs of successive halving "
                              "(eqnas search's default rungs)")
     parser.add_argument("--eta", type=int, default=3, help="successive halving promotes the best 1/eta")

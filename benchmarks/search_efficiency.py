@@ -64,18 +64,27 @@ def summary(rows: Sequence[Replayed]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_benchmark_args(parser)  # the same architectures, reference and records as rank_fidelity.py
-    parser.add_argument("--rungs", default="1x2000,2x6000,3x18000", help="the search's rungs (its default)")
+    parser.add_argument("--rungs", default="1x6000,2x9000,3x18000", help="the search's rungs (its default)")
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--finalist-seeds", type=int, default=2)
     parser.add_argument("--search-seeds", default="0,1,2", help="one replay per search seed")
     parser.add_argument("--rung0-seeds", default="1,2",
                         help="rung 0 scored by the mean over this many seeds: one row of searches per entry")
+    parser.add_argument("--promotions", default=",".join(PROMOTIONS), help="promotion rules replayed, comma-separated")
     parser.add_argument("--gap", type=float, default=0.01, help="within this of the reference's best counts as found")
     args = parser.parse_args()
     try:
         run(args)
     except EqnasError as err:
         raise SystemExit(f"search_efficiency: error: {err}") from None
+
+
+def promotions(text: str) -> list[str]:
+    chosen = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in chosen if p not in PROMOTIONS]
+    if bad or not chosen:
+        raise EqnasError(f"--promotions {text!r}: choose from {', '.join(PROMOTIONS)}")
+    return chosen
 
 
 def run(args: argparse.Namespace) -> None:
@@ -89,7 +98,8 @@ def run(args: argparse.Namespace) -> None:
           f"exhaustive reference training {exhaustive:.0f} CPU s; found = within {args.gap * 100:.1f} points of "
           "the best", flush=True)
     searches = [(f"{args.rungs}, eta {args.eta}, promotion {promotion}" + (f", rung 0 x {n} seeds" if n > 1 else ""),
-                 rungs, promotion, n) for n in [int(x) for x in args.rung0_seeds.split(",")] for promotion in PROMOTIONS]
+                 rungs, promotion, n) for n in [int(x) for x in args.rung0_seeds.split(",")]
+                for promotion in promotions(args.promotions)]
     searches.append((f"one rung {rungs[0].label} (the proxy alone)", rungs[:1], "retrain", 1))
     rows: list[Replayed] = []
     for name, schedule, promotion, rung0_seeds in searches:

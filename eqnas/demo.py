@@ -1,8 +1,8 @@
 """`eqnas demo` (and `make demo`): the main job on the default (offline) data, end to end.
 
 1. profile and check every shipped example architecture;
-2. search the shipped space c8_resnet under 100 MFLOPs (6 trials at rung 0, 1 epoch on 2000
-   images of rotated Fashion-MNIST, then the default rungs 2x6000 and 3x18000 for the promoted ones);
+2. search the shipped space c8_resnet under 100 MFLOPs (6 trials at rung 0, 1 epoch on 6000
+   images of rotated Fashion-MNIST, then the default rungs 2x9000 and 3x18000 for the promoted ones);
 3. print the trial table and retrain the winner for one epoch on the full training split.
 
 `--quick` runs the same steps at small settings on the built-in synthetic shapes (no data files):
@@ -30,7 +30,7 @@ class DemoSettings:
 
 
 def full_settings(trials: int) -> DemoSettings:
-    return DemoSettings(ARCHS.names(), "fashion-mnist-rot", "100M", ("--trials", str(trials), "--epochs", "1", "--subset", "2000"), ())
+    return DemoSettings(ARCHS.names(), "fashion-mnist-rot", "100M", ("--trials", str(trials), "--epochs", "1", "--subset", "6000"), ())
 
 
 def quick_settings(trials: int) -> DemoSettings:

@@ -21,12 +21,13 @@ from eqnas.search.trial import stopping_rule
 # ---------------------------------------------------------------- rungs and their flags
 
 
-def test_rungs_parse_and_the_default_schedule_adds_an_epoch_on_eta_times_the_images():
+def test_rungs_parse_and_the_default_schedule_adds_an_epoch_and_eta_times_the_samples():
     assert parse_rungs("1x2000, 2x6000,3xALL") == (Rung(1, 2000), Rung(2, 6000), Rung(3, None))
-    assert default_rungs(1, 2000, 3) == (Rung(1, 2000), Rung(2, 6000), Rung(3, 18000))
+    assert default_rungs(1, 6000, 3) == (Rung(1, 6000), Rung(2, 9000), Rung(3, 18000))
+    assert default_rungs(2, 1000, 2) == (Rung(2, 1000), Rung(3, 1333), Rung(4, 2000))  # 2000, 4000, 8000 samples
     assert default_rungs(2, None, 2) == (Rung(2, None), Rung(3, None), Rung(4, None))
     fidelity = Fidelity.of(Proxy())  # the CLI's default
-    assert fidelity.label == "1x2000,2x6000,3x18000" and fidelity.eta == 3 and fidelity.finalist_seeds == 2
+    assert fidelity.label == "1x6000,2x9000,3x18000" and fidelity.eta == 3 and fidelity.finalist_seeds == 2
     assert Fidelity.of(Proxy(rungs="1x2000")).rungs == (Rung(1, 2000),)  # one rung: today's single proxy
 
 

@@ -104,8 +104,8 @@ def test_existing_run_needs_resume(tmp_path):
 
 
 def test_search_cli_end_to_end_on_synthetic(tmp_path):
-    """The real proxy (training loop on synthetic data) with the default rungs (1x128, 2x384,
-    3x1152: two candidates -> one promoted -> one finalist, alone at the top rung, so it trains
+    """The real proxy (training loop on synthetic data) with the default rungs (1x128, 2x192,
+    3x384: 128, 384, 1152 samples; two candidates -> one promoted -> one finalist, alone at the top rung, so it trains
     there once), the report and the import of the winner."""
     from eqnas.cli import main
     import eqnas
@@ -122,7 +122,7 @@ def test_search_cli_end_to_end_on_synthetic(tmp_path):
     assert model.arch.final_group.name == "C4"
     records = TrialLog(out / "trials.jsonl").read()
     assert sorted((r.rung, r.fidelity, r.seed) for r in records if r.status == "ok") == [
-        (0, "1x128", 0), (0, "1x128", 0), (1, "2x384", 0), (2, "3x1152", 0)]
+        (0, "1x128", 0), (0, "1x128", 0), (1, "2x192", 0), (2, "3x384", 0)]
     assert all(0.0 <= r.metric <= 1.0 for r in records if r.status == "ok")
     assert json.loads((out / "search_config.json").read_text())["fidelity"]["eta"] == 3
     with pytest.raises(SystemExit) as exit_info:

@@ -73,9 +73,12 @@ def parse_rungs(text: str) -> tuple[Rung, ...]:
 
 
 def default_rungs(epochs: int, images: int | None, eta: int, count: int = DEFAULT_RUNG_COUNT) -> tuple[Rung, ...]:
-    """Rung 0 is the proxy (`epochs` x `images`); each next rung adds an epoch on `eta` times the
-    images, so a continued promotion costs eta times the rung below (1x2000, 2x6000, 3x18000)."""
-    return tuple(Rung(epochs + k, None if images is None else images * eta**k) for k in range(count))
+    """Rung 0 is the proxy (`epochs` x `images`); rung k adds k epochs and trains on eta^k times
+    rung 0's samples (epochs x images) spread over them: 1x6000, 2x9000, 3x18000. With the best
+    1/eta promoted, every rung then costs the search about the same (Hyperband's allocation);
+    the images still grow, so each rung may continue from the one below."""
+    return tuple(Rung(epochs + k, None if images is None else round(images * eta**k * epochs / (epochs + k)))
+                 for k in range(count))
 
 
 @dataclass(frozen=True)

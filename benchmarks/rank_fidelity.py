@@ -58,7 +58,7 @@ from eqnas.jsonlog import JsonLinesLog
 from eqnas.profiling import arch_flops, arch_params, parse_budget
 from eqnas.search import rank_stats
 from eqnas.search.fidelity import Fidelity, Rung, halve, mean_score, parse_rungs
-from eqnas.search.space import Sample, SearchSpace, load_space
+from eqnas.search.space import Proxy, Sample, SearchSpace, load_space
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = 1
@@ -413,7 +413,7 @@ def load_benchmark(args: argparse.Namespace) -> Benchmark:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_benchmark_args(parser)
-    parser.add_argument("--fidelities", default="1x6000,2x9000,3x18000",
+    parser.add_argument("--fidelities", default=Fidelity.of(Proxy()).label,
                         help="proxy first, then longer fidelities: also the rungs of successive halving "
                              "(eqnas search's default rungs)")
     parser.add_argument("--eta", type=int, default=3, help="successive halving promotes the best 1/eta")

@@ -39,7 +39,8 @@ import rank_fidelity as bench  # noqa: E402  (the sibling benchmark: candidates,
 
 from eqnas.errors import EqnasError  # noqa: E402
 from eqnas.search import rank_stats  # noqa: E402
-from eqnas.search.fidelity import PROMOTIONS, parse_rungs  # noqa: E402
+from eqnas.search.fidelity import PROMOTIONS, Fidelity, parse_rungs  # noqa: E402
+from eqnas.search.space import Proxy  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def summary(rows: Sequence[Replayed]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     bench.add_benchmark_args(parser)  # the same architectures, reference and records as rank_fidelity.py
-    parser.add_argument("--rungs", default="1x6000,2x9000,3x18000", help="the search's rungs (its default)")
+    parser.add_argument("--rungs", default=Fidelity.of(Proxy()).label, help="the search's rungs (its default)")
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--finalist-seeds", type=int, default=2)
     parser.add_argument("--search-seeds", default="0,1,2", help="one replay per search seed")

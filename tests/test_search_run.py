@@ -105,8 +105,8 @@ def test_existing_run_needs_resume(tmp_path):
 
 def test_search_cli_end_to_end_on_synthetic(tmp_path):
     """The real proxy (training loop on synthetic data) with the default rungs (1x128, 2x192,
-    3x384: 128, 384, 1152 samples; two candidates -> one promoted -> one finalist, alone at the top rung, so it trains
-    there once), the report and the import of the winner."""
+    3x384: 128, 384, 1152 samples; two candidates -> one promoted -> one finalist, alone at the
+    top rung, so it trains there once), the report and the import of the winner."""
     from eqnas.cli import main
     import eqnas
 

@@ -23,6 +23,8 @@ from eqnas.study.provenance import public_private
 from eqnas.study.records import RUNS, RunLog
 from eqnas.study.runner import run_study
 from eqnas.study.stats import paired_difference, t_interval, t_quantile
+from eqnas.profiling import arch_flops
+from eqnas.train.adapt import adapt_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ARCH = {"family": "resnet", "group": "C4", "stem": {"width": 2, "kernel": 3},
@@ -84,6 +86,7 @@ class FakeTrain:
     def __call__(self, arch, splits, config, out_dir, progress=True):
         if len(self.calls) + 1 == self.interrupt_at:
             raise KeyboardInterrupt
+        arch = adapt_arch(arch, splits.info, config)[0]  # the network that trains, as train() records it
         self.calls.append((arch.group, arch.stem.width, config.seed, config.epsilon if config.dp else None,
                            config.augment, len(splits.train)))
         acc = 0.5 + 0.1 * (arch.group == "C4") + 0.01 * config.seed - 0.2 * config.dp + 0.03 * (config.augment != "none")
@@ -123,6 +126,13 @@ def test_a_study_killed_mid_grid_resumes_without_retraining_and_ends_as_an_unint
     assert {r["train_images"] for r in rows} == {"2100"}
     assert {r["search_images"] for r in rows if r["arm"] != "fixed"} == {"64"}
     assert (tmp_path / "whole" / "accuracy_vs_flops.png").stat().st_size > 1000
+    # the searched tiny net has 111,728 FLOPs with batch norm and 129,920 with DP's group norm:
+    # the search counts the larger, and every record holds the FLOPs of the network that trained
+    trials = [json.loads(line) for line in (tmp_path / "whole" / "searches" / "synthetic" / "tiny" / "5M" /
+                                            "trials.jsonl").read_text().splitlines()]
+    assert {t["flops"] for t in trials if t.get("flops")} == {129_920}
+    searched = {(r.epsilon, r.flops) for r in RunLog(tmp_path / "whole" / RUNS).read() if r.arm != "fixed"}
+    assert searched == {(None, 111_728), (8.0, 129_920)}
     assert (tmp_path / "whole" / "accuracy_vs_epsilon.png").stat().st_size > 1000
 
 
@@ -164,6 +174,23 @@ def test_an_arm_that_cannot_meet_its_budget_is_refused_before_training(tmp_path,
     with pytest.raises(EqnasError, match=needle):
         run_study(parse_study(study), tmp_path / "s", train_fn=train, echo=lambda _: None)
     assert train.calls == [] and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("privacy,refused", [(["none"], False), (["none", 8], True)])
+def test_a_searched_arm_must_fit_its_budget_in_every_privacy_setting(tmp_path, privacy, refused):
+    """The tiny space's one network: 111,728 FLOPs with batch norm, 129,920 with DP's group norm."""
+    from eqnas.study.data import StudyData
+    from eqnas.study.grid import cells
+    from eqnas.study.winners import check_arms
+
+    study = _study(tmp_path, budgets=["120K"], privacy=privacy)
+    study["arms"], study["compare"] = [study["arms"][1]], []
+    config = parse_study(study)
+    if refused:
+        with pytest.raises(EqnasError, match=r"arm 'searched' on synthetic at 120K: .* the smallest needs 130K"):
+            check_arms(config, cells(config), StudyData(config))
+    else:
+        check_arms(config, cells(config), StudyData(config))
 
 
 @pytest.mark.parametrize("search_data,needle", [

@@ -1,5 +1,7 @@
 """The FLOP budget: every candidate is profiled with fvcore before any training, and one over
-the budget (or under the floor) is never trained."""
+the budget (or under the floor) is never trained. A candidate that will also train in other
+modes (DP's group norm in a study) is counted at the most FLOPs of any of them, so the budget
+holds for every network that trains."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,6 +9,7 @@ from dataclasses import dataclass, field
 from eqnas.errors import EqnasError
 from eqnas.profiling import arch_flops, format_flops
 from eqnas.search.space import Sample, SearchSpace
+from eqnas.train.adapt import TrainingMode
 
 
 @dataclass
@@ -14,6 +17,7 @@ class FlopFilter:
     space: SearchSpace
     flops_max: int
     flops_min: int = 0
+    modes: tuple[TrainingMode, ...] = ()  # besides the proxy's own (TrainingMode())
     _cache: dict[str, int | None] = field(default_factory=dict)
 
     def flops(self, sample: Sample) -> int | None:
@@ -21,7 +25,8 @@ class FlopFilter:
         key = self.space.key(sample)
         if key not in self._cache:
             try:
-                self._cache[key] = arch_flops(self.space.to_arch(sample))
+                arch = self.space.to_arch(sample)
+                self._cache[key] = max(arch_flops(mode.apply(arch)) for mode in {TrainingMode(), *self.modes})
             except EqnasError:
                 self._cache[key] = None
         return self._cache[key]

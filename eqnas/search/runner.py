@@ -27,6 +27,7 @@ from eqnas.search.space import Sample, SearchSpace
 from eqnas.search.standings import standings
 from eqnas.search.supernet_options import SupernetOptions
 from eqnas.search.trial import TrainFn, TrialFailed, TrialRunner
+from eqnas.train.adapt import TrainingMode
 
 TOP_K = 5
 
@@ -47,6 +48,7 @@ class SearchConfig:
     devices: tuple[str, ...] = ()  # parallel trials spread over these (eqnas.search.devices); (): none
     budgets: tuple[int, ...] = ()  # several FLOP budgets, one winner each (strategy supernet); () : flops_max
     supernet: SupernetOptions | None = None  # strategy supernet's own knobs
+    modes: tuple[TrainingMode, ...] = ()  # other ways the winner will train (a study's DP): the budget holds in each
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
     log = open_log(out_dir, config.resume)
     fidelity = config.fidelity or Fidelity.of(space.proxy)
     _check_same_rungs(log, fidelity)
-    flop_filter = FlopFilter(space, config.flops_max, config.flops_min)
+    flop_filter = FlopFilter(space, config.flops_max, config.flops_min, modes=config.modes)
     flop_filter.check_feasible()
     save_search_config(out_dir, space, config, fidelity=asdict(fidelity))
     earlier = set(log.finished())

@@ -19,7 +19,7 @@ from eqnas.search.space import SearchSpace, fit_to_data, load_space, replace_pro
 from eqnas.study.config import StudyConfig
 from eqnas.study.data import StudyData
 from eqnas.study.grid import Cell
-from eqnas.train.adapt import adapt_arch
+from eqnas.train.adapt import TrainingMode, adapt_arch
 
 SearchFn = Callable[..., object]  # the signature of eqnas.search.runner.run_search
 
@@ -28,6 +28,12 @@ def trained_arch(config: StudyConfig, arch: Arch, cell: Cell, epsilon: float | N
     """The network a retraining of the cell builds from `arch` (adapted to the data and to DP)."""
     info = dataset_info(cell.dataset, config.data_root, resolution=arch.resolution)
     return adapt_arch(arch, info, config.run_config(cell.arm, epsilon, config.seeds[0]))[0]
+
+
+def training_modes(config: StudyConfig, cell: Cell) -> tuple[TrainingMode, ...]:
+    """Every way the cell's winner retrains (no DP, DP): its search counts each one's FLOPs."""
+    return tuple(sorted({TrainingMode.of(config.run_config(cell.arm, epsilon, config.seeds[0]))
+                         for epsilon in config.epsilons}, key=repr))
 
 
 def cost(arch: Arch) -> tuple[int, int]:
@@ -52,11 +58,12 @@ def cell_space(config: StudyConfig, cell: Cell, data: StudyData) -> SearchSpace:
 def check_arms(config: StudyConfig, cells: list[Cell], data: StudyData) -> None:
     """Before anything trains: every searched space has a candidate within each of its budgets,
     and every fixed architecture fits every budget it is placed at, measured on the network
-    that trains."""
+    that trains (in every privacy setting)."""
     for cell in cells:
         if cell.arm.searched:
             try:
-                FlopFilter(cell_space(config, cell, data), cell.budget).check_feasible()
+                FlopFilter(cell_space(config, cell, data), cell.budget,
+                           modes=training_modes(config, cell)).check_feasible()
             except EqnasError as error:
                 raise EqnasError(f"arm {cell.arm.name!r} on {cell.dataset} at {format_flops(cell.budget)}: "
                                  f"{error}") from None
@@ -90,7 +97,7 @@ def cell_arch(config: StudyConfig, cell: Cell, data: StudyData, out: Path, searc
     one_rung = Fidelity((Rung(space.proxy.epochs, space.proxy.subset),))  # the study's proxy: it fits the public split
     search = SearchConfig(flops_max=cell.budget, strategy=settings.strategy, trials=settings.trials,
                           seed=settings.seed, resume=(folder / "trials.jsonl").exists(), early_stop=settings.early_stop,
-                          fidelity=one_rung)
+                          fidelity=one_rung, modes=training_modes(config, cell))
     echo(f"searching {space.name} for {cell.dataset} under {format_flops(cell.budget)} FLOPs "
          f"({settings.strategy}, {settings.trials} trials) -> {folder}")
     trainer = proxy_trainer(space.proxy, config.device,

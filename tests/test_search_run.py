@@ -11,7 +11,7 @@ from eqnas.profiling import arch_flops
 from eqnas.search.flop_filter import FlopFilter
 from eqnas.search.records import TrialLog
 from eqnas.search.runner import SearchConfig, run_search
-from eqnas.search.space import parse_space, replace_proxy
+from eqnas.search.space import fit_to_data, load_space, parse_space, replace_proxy
 
 SPACE = parse_space({
     "name": "tiny", "family": "resnet", "group": ["trivial", "C4", "D4"], "resolution": 13,
@@ -128,6 +128,13 @@ def test_search_cli_end_to_end_on_synthetic(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["search", "--space", str(space_file), "--flops", "1k", "--out", str(tmp_path / "none")])
     assert exit_info.value.code == 2
+    # --for-dp counts the group norm DP trains with: a budget that the smallest candidate meets
+    # with batch norm turns every candidate away
+    fitted = fit_to_data(load_space(space_file))
+    smallest = min(FlopFilter(fitted, 10**12).flops(sample) for sample in fitted.enumerate())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", "--space", str(space_file), "--flops", str(smallest), "--for-dp", "--out", str(tmp_path / "dp")])
+    assert exit_info.value.code == 2 and not (tmp_path / "dp" / "trials.jsonl").exists()
 
 
 def test_parallel_search_trains_in_trial_processes_and_records_every_trial(tmp_path):

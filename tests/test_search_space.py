@@ -94,6 +94,23 @@ def test_impossible_budget_is_a_clear_error():
         FlopFilter(space, flops_max=10**12, flops_min=10**11).check_feasible()
 
 
+def test_flop_filter_counts_the_larger_flops_of_every_training_mode():
+    """DP turns batch norm into group norm, which costs FLOPs that batch norm (folded) does not."""
+    from eqnas.train.adapt import TrainingMode
+
+    space = parse_space(SMALL)
+    for sample in space.enumerate():
+        arch = space.to_arch(sample)
+        plain, private = arch_flops(arch), arch_flops(arch.replace(norm="group"))
+        assert private > plain
+        assert FlopFilter(space, 10**12).flops(sample) == plain
+        assert FlopFilter(space, 10**12, modes=(TrainingMode(dp=True),)).flops(sample) == private
+        assert FlopFilter(space, 10**12, modes=(TrainingMode(norm="none"),)).flops(sample) == plain  # never below the proxy's
+    smallest = min(FlopFilter(space, 10**12).flops(s) for s in space.enumerate())
+    with pytest.raises(EqnasError, match="no architecture in space 'tiny' fits"):
+        FlopFilter(space, smallest, modes=(TrainingMode(dp=True),)).check_feasible()
+
+
 def test_flop_filter_on_a_large_space_finds_the_smallest():
     space = load_space(ROOT / "spaces/c8_resnet.yaml")
     flop_filter = FlopFilter(space, flops_max=10**12)

@@ -113,6 +113,9 @@ def supernet_options(strategy: str, **given):
               help="Stop a trial after an epoch whose best metric so far is below the median of completed "
                    "trials at that epoch (needs proxy epochs >= 2).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
+@click.option("--for-dp", is_flag=True,
+              help="The winner will also retrain under DP (batch norm becomes group norm): each candidate's FLOPs "
+                   "are its larger count of the two, so the budget holds for the private network too.")
 @click.option("--supernet-epochs", default=None, type=click.IntRange(min=1),
               help="Supernet: training epochs (sandwich rule), when the run folder holds no trained one. [default: 3]")
 @click.option("--supernet-images", default=None, type=click.IntRange(min=1),
@@ -128,13 +131,15 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
             data: str | None, data_root: str | None, epochs: int | None, subset: int | None, rungs: str | None,
             eta: int | None, promotion: str, finalist_seeds: int, out_dir: str | None, resume: bool, concurrency: int,
             training_service_path: str | None, seed: int, early_stop: bool, device: str, supernet_epochs: int | None,
-            supernet_images: int | None, kernels: str | None, top_k: int | None, reference: str | None) -> None:
+            supernet_images: int | None, kernels: str | None, top_k: int | None, reference: str | None,
+            for_dp: bool) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.profiling import parse_budget
     from eqnas.search.devices import trial_devices
     from eqnas.search.fidelity import Fidelity
     from eqnas.search.runner import SearchConfig
     from eqnas.search.space import fit_to_data, load_space, replace_proxy
+    from eqnas.train.adapt import TrainingMode
 
     budgets = parse_budgets(flops, strategy)
     supernet = supernet_options(strategy, epochs=supernet_epochs, images=supernet_images, kernels=kernels,
@@ -152,5 +157,6 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
         fidelity=Fidelity.of(space.proxy, promotion, finalist_seeds),
         devices=trial_devices(device, concurrency) if training_service_path is None else (),
         budgets=budgets if len(budgets) > 1 else (), supernet=supernet,
+        modes=(TrainingMode(dp=True),) if for_dp else (),
     )
     STRATEGIES[strategy].run(space, config, Path(out_dir or f"runs/{space.name}"), device, click.echo)

@@ -94,7 +94,7 @@ def search_budget(space: SearchSpace, config: SearchConfig, budget: int, folder:
     from eqnas.search import nni_adapter
 
     log = TrialLog(folder / "trials.jsonl")
-    flop_filter = FlopFilter(space, budget, config.flops_min, _cache=flops_cache)
+    flop_filter = FlopFilter(space, budget, config.flops_min, modes=config.modes, _cache=flops_cache)
     flop_filter.check_feasible()
     save_search_config(folder, space, config, budget=budget)
     accept = budget_gate(space, flop_filter, log)

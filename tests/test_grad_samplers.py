@@ -24,7 +24,7 @@ from opacus.validators.errors import UnsupportedModuleError
 from torch import nn
 
 from eqnas import build
-from eqnas.arch import Arch
+from eqnas.arch import Arch, Stage, Stem
 from eqnas.families import family_names
 from eqnas.groups import parse_group
 from eqnas.nn import EquivariantConv2d, FieldGroupNorm
@@ -221,3 +221,26 @@ def test_undeclared_buffers_are_refused():
 def test_constant_buffers_registry_refuses_duplicates():
     with pytest.raises(ValueError, match="twice"):
         register_constant_buffers(EquivariantConv2d, "basis")
+
+
+def test_autograd_leaves_the_coefficients_to_the_hooks():
+    """Inside the wrapper's forward, autograd computes no coefficient gradient where the layer's
+    input carries one (the hooks give it); the stem keeps its path so that its hook fires. The
+    model outside the wrapper trains as before: its coefficient gradients (autograd's) equal the
+    sum of the per-sample ones (the hooks')."""
+    arch = Arch(family="resnet", group="C4", stem=Stem(width=2, kernel=3),
+                stages=(Stage(depth=1, width=2, stride=2),), resolution=13, norm="group")
+    model = randomized(build(arch), seed=0).double()
+    x = torch.randn(4, 1, 13, 13, dtype=torch.float64)
+    wrapped = grad_sample_module(model, loss_reduction="sum")
+    wrapped(x).square().sum().backward()
+    convs = [m for m in model.modules() if isinstance(m, EquivariantConv2d)]
+    assert len(convs) >= 3 and not any(layer.coefficient_grads_from_hooks for layer in convs)
+    assert convs[0].coefficients.grad is not None  # the stem: its input needs no gradient
+    assert all(layer.coefficients.grad is None for layer in convs[1:])
+    sampled = [layer.coefficients.grad_sample.sum(0) for layer in convs]
+    wrapped.disable_hooks()
+    model.zero_grad(set_to_none=True)
+    model(x).square().sum().backward()
+    for layer, expected in zip(convs, sampled):
+        assert torch.allclose(layer.coefficients.grad, expected, rtol=1e-10, atol=1e-12)

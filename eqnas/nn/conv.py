@@ -90,8 +90,17 @@ class EquivariantConv2d(nn.Module):
             self._eval_key = key
         return self._eval_weight
 
+    # True only during a forward of the per-sample-gradient wrapper (eqnas.train.grad_samplers
+    # .coefficients_from_hooks), whose hooks give the coefficients' gradient.
+    coefficient_grads_from_hooks = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight(), self.expanded_bias(), self.stride, self.padding, groups=self.groups)
+        if self.coefficient_grads_from_hooks and x.requires_grad:
+            with torch.no_grad():  # autograd still reaches the input; its coefficient gradient is not needed
+                weight = self.expand_weight()
+        else:
+            weight = self.weight()
+        return F.conv2d(x, weight, self.expanded_bias(), self.stride, self.padding, groups=self.groups)
 
     def to_plain(self) -> nn.Conv2d:
         """An nn.Conv2d holding the expanded filter; outputs match this module's."""

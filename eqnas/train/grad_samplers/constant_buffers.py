@@ -13,6 +13,8 @@ from opacus.utils.module_utils import trainable_modules
 from opacus.validators import ModuleValidator
 from torch import nn
 
+from eqnas.train.grad_samplers.coefficients_from_hooks import coefficients_from_hooks
+
 CONSTANT_BUFFERS: dict[type[nn.Module], frozenset[str]] = {}
 
 
@@ -43,4 +45,4 @@ def grad_sample_module(model: nn.Module, loss_reduction: str = "mean") -> GradSa
     """`model` wrapped for per-sample gradients; pass the result to PrivacyEngine.make_private
     (which keeps an existing GradSampleModule whose loss_reduction matches its own)."""
     checked_for_opacus(model)
-    return GradSampleModule(model, loss_reduction=loss_reduction, strict=False)
+    return coefficients_from_hooks(GradSampleModule(model, loss_reduction=loss_reduction, strict=False))

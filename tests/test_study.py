@@ -23,7 +23,6 @@ from eqnas.study.provenance import public_private
 from eqnas.study.records import RUNS, RunLog
 from eqnas.study.runner import run_study
 from eqnas.study.stats import paired_difference, t_interval, t_quantile
-from eqnas.profiling import arch_flops
 from eqnas.train.adapt import adapt_arch
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -244,3 +244,37 @@ def test_autograd_leaves_the_coefficients_to_the_hooks():
     model(x).square().sum().backward()
     for layer, expected in zip(convs, sampled):
         assert torch.allclose(layer.coefficients.grad, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_a_mean_loss_scales_the_output_gradient_once():
+    """The mean-loss wrapper gives Opacus's own "mean" per-sample gradients (its hooks take the
+    backprops of n times the loss, n scaled once at the output); make_private keeps it as is;
+    with hooks off, gradients are the unwrapped model's."""
+    from opacus import PrivacyEngine
+
+    arch = Arch(family="resnet", group="C4", stem=Stem(width=2, kernel=3),
+                stages=(Stage(depth=1, width=2, stride=2),), resolution=13, norm="group")
+    model = randomized(build(arch), seed=0).double()
+    reference = GradSampleModule(clone_module(model), loss_reduction="mean", strict=False)
+    wrapped = grad_sample_module(model, loss_reduction="mean")
+    assert wrapped.loss_reduction == "mean"
+    x, y = torch.randn(5, 1, 13, 13, dtype=torch.float64), torch.randint(10, (5,))
+    for module in (reference, wrapped):
+        nn.functional.cross_entropy(module(x), y).backward()
+    for (name, expected), got in zip(reference.named_parameters(), wrapped.parameters()):
+        assert torch.allclose(got.grad_sample, expected.grad_sample, rtol=1e-12, atol=1e-14), name
+
+    def plain_grads(module: nn.Module) -> list[torch.Tensor]:
+        module.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(module(x), y).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    expected = plain_grads(model)
+    wrapped.disable_hooks()
+    assert all(torch.equal(a, b) for a, b in zip(plain_grads(wrapped), expected))
+    wrapped.enable_hooks()
+    optimizer = torch.optim.SGD(wrapped.parameters(), lr=0.1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=5)
+    made = PrivacyEngine().make_private(module=wrapped, optimizer=optimizer, data_loader=loader,
+                                        noise_multiplier=1.0, max_grad_norm=1.0)
+    assert made[0] is wrapped

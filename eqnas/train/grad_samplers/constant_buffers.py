@@ -14,6 +14,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 
 from eqnas.train.grad_samplers.coefficients_from_hooks import coefficients_from_hooks
+from eqnas.train.grad_samplers.mean_loss_backprops import mean_loss_module
 
 CONSTANT_BUFFERS: dict[type[nn.Module], frozenset[str]] = {}
 
@@ -45,4 +46,6 @@ def grad_sample_module(model: nn.Module, loss_reduction: str = "mean") -> GradSa
     """`model` wrapped for per-sample gradients; pass the result to PrivacyEngine.make_private
     (which keeps an existing GradSampleModule whose loss_reduction matches its own)."""
     checked_for_opacus(model)
+    if loss_reduction == "mean":
+        return coefficients_from_hooks(mean_loss_module(model))
     return coefficients_from_hooks(GradSampleModule(model, loss_reduction=loss_reduction, strict=False))

@@ -13,10 +13,12 @@ Cost, measured side by side on one torch thread: `--cost-steps` sandwich steps a
 steps of the largest subnet's static network on the same batches; the supernet training costs
 (its epochs x images) / (the reference's) x that ratio of one stand-alone reference training of
 its largest subnet. CPU seconds of the process throughout, so other jobs on a shared machine do
-not inflate them. A rerun with the same --out finds finished supernets and only scores.
+not inflate them. A rerun with the same --out finds finished supernets and only scores. With
+`--cap`, only the subnets within that many FLOPs are trained (as `eqnas search --strategy
+supernet` does for its largest budget) and "largest" means the largest within it.
 
-    python benchmarks/supernet_rank.py [--epochs 1] [--images 6000] [--kernels map,separate]
-        [--out runs/supernet_rank] [--result docs/results/supernet_rank/bench_rank_c8.json]
+    python benchmarks/supernet_rank.py [--epochs 1] [--images 6000] [--kernels map,separate] [--cap 100M]
+        [--space S --records R] [--out runs/supernet_rank] [--result docs/results/supernet_rank/bench_rank_c8.json]
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ from eqnas.search.supernet_options import SupernetOptions
 from eqnas.supernet.score import score_data, score_subnet
 from eqnas.supernet.search import train_supernets
 from eqnas.supernet.supernet import Supernet
+from eqnas.profiling import format_flops, parse_budget
+from eqnas.supernet.draws import subnet_draws
 from eqnas.supernet.train import DISTILLATION, sandwich_step, step_archs
 from eqnas.train.loaders import take_subset, train_loader
 from eqnas.train.optim import make_criterion
@@ -53,16 +57,19 @@ def references(path: Path, fidelity: str) -> dict[str, tuple[dict, float]]:
     return {key: (runs[0]["sample"], statistics.mean(r["metric"] for r in runs)) for key, runs in by_key.items()}
 
 
-def step_cost(space: SearchSpace, splits, steps: int, batch: int) -> dict[str, float]:
+def step_cost(space: SearchSpace, splits, steps: int, batch: int, cap: int | None,
+              flops_cache: dict) -> dict[str, float]:
     """CPU seconds of `steps` sandwich steps and of as many steps of the largest subnet's static
-    network, on the same batches (forward and backward; no optimizer step: the same for both)."""
+    network (within the cap), on the same batches (forward and backward; no optimizer step: the
+    same for both)."""
     supernet = Supernet(space).train()
-    static = supernet.extract(supernet.largest()).train()
+    draws = subnet_draws(supernet, cap, flops_cache)
+    static = supernet.extract(draws.largest()).train()
     criterion, distill = make_criterion(splits.info.task, 0.0), DISTILLATION[splits.info.task]
     batches = [b for _, b in zip(range(steps), train_loader(take_subset(splits.train, steps * batch, 0), batch, 0, 0))]
     cpu = time.process_time()
     for step, (images, targets) in enumerate(batches):
-        sandwich_step(supernet, images, targets, step_archs(supernet, 0, 1, step, 2), criterion, distill)
+        sandwich_step(supernet, images, targets, step_archs(draws, 0, 1, step, 2), criterion, distill)
     sandwich = time.process_time() - cpu
     cpu = time.process_time()
     for images, targets in batches:
@@ -80,6 +87,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=6000, help="supernet training images")
     parser.add_argument("--kernels", default="map,separate")
     parser.add_argument("--cost-steps", type=int, default=4)
+    parser.add_argument("--cap", default=None, help="train only subnets within this many FLOPs (e.g. 100M)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "supernet_rank")
     parser.add_argument("--result", type=Path, default=None, help="write the numbers here (JSON)")
     args = parser.parse_args()
@@ -90,21 +98,24 @@ def main() -> None:
     refs = references(args.records, args.reference)
     splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]), seed=0)
     reference = parse_rungs(args.reference)[0]
-    cost = step_cost(space, splits, args.cost_steps, space.proxy.batch_size)
+    cap = None if args.cap is None else parse_budget(args.cap)
+    flops_cache: dict = {}
+    cost = step_cost(space, splits, args.cost_steps, space.proxy.batch_size, cap, flops_cache)
     share = args.epochs * args.images / (reference.epochs * reference.images)
     print(f"cost: a sandwich step is {cost['ratio']:.2f}x a step of the largest subnet alone "
           f"({cost['sandwich_cpu_s']:.1f} vs {cost['largest_alone_cpu_s']:.1f} CPU s for {args.cost_steps} steps); "
           f"{args.epochs}x{args.images} is {share:.2f} of the reference {args.reference}, so this supernet costs "
-          f"{share * cost['ratio']:.2f} reference trainings of its largest subnet", flush=True)
+          f"{share * cost['ratio']:.2f} reference trainings of its largest subnet"
+          f"{'' if cap is None else ' within ' + format_flops(cap)}", flush=True)
     data = score_data(splits, seed=0)
     result = {"space": space.name, "references": len(refs), "reference": args.reference, "cost": cost,
-              "supernet": f"{args.epochs}x{args.images}", "modes": {}}
+              "supernet": f"{args.epochs}x{args.images}", "cap": cap, "modes": {}}
     keys = sorted(refs, key=lambda key: refs[key][1])
     truth = [refs[key][1] for key in keys]
     for mode in args.kernels.split(","):
         options = SupernetOptions(epochs=args.epochs, images=args.images, kernels=mode)
         cpu = time.process_time()
-        (supernet,) = train_supernets(space, splits, options, args.out / mode, "cpu", print).values()
+        (supernet,) = train_supernets(space, splits, options, args.out / mode, "cpu", print, cap, flops_cache).values()
         train_cpu = time.process_time() - cpu
         scored = []
         for key in keys:

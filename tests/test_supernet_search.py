@@ -141,6 +141,9 @@ def test_retrain_can_start_from_the_supernets_weights(run, tmp_path):
     (["--strategy", "evolution", "--flops", "1M", "--supernet-epochs", "2"], "--supernet-epochs"),
     (["--strategy", "supernet", "--flops", "1M,1M"], "given twice"),
     (["--strategy", "supernet", "--flops", "1M", "--reference", "1x10,2x20"], "--reference"),
+    (["--strategy", "supernet", "--flops", "1M,2M", "--supernet-cap", "1.5M"], "--supernet-cap 1.5M"),
+    (["--strategy", "supernet", "--flops", "1M", "--supernet-cap", "lots"], "--supernet-cap 'lots'"),
+    (["--strategy", "evolution", "--flops", "1M", "--supernet-cap", "none"], "--supernet-cap"),
 ])
 def test_bad_supernet_flags_are_one_line_and_exit_2(flags, named, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:

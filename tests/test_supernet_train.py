@@ -13,6 +13,8 @@ from eqnas.check import relative_error
 from eqnas.data.registry import load_dataset
 from eqnas.errors import EqnasError
 from eqnas.supernet import Supernet
+from eqnas.profiling import arch_flops
+from eqnas.supernet.draws import WithinCap
 from eqnas.supernet.norms import batch_norms, recalibrate
 from eqnas.supernet.record import read_supernet
 from eqnas.supernet.score import score_data, score_subnet
@@ -107,8 +109,39 @@ def test_resume_refuses_another_setting_and_unsupported_options(splits, tmp_path
         train_supernet(fresh(splits, "separate"), splits, CONFIG.replace(epochs=1), tmp_path, log=lambda line: None)
     with pytest.raises(EqnasError, match="dp=True is not supported"):
         train_supernet(fresh(splits), splits, CONFIG.replace(dp=True, norm="group"), None)
+    with pytest.raises(EqnasError, match="another sandwich"):
+        train_supernet(fresh(splits), splits, CONFIG.replace(epochs=1), tmp_path, Sandwich(flops_cap=10**9),
+                       log=lambda line: None)
     with pytest.raises(EqnasError, match="sandwich.random_subnets"):
         Sandwich(random_subnets=-1)
+    with pytest.raises(EqnasError, match="sandwich.flops_cap"):
+        Sandwich(flops_cap=0)
+
+
+def test_a_cap_trains_only_the_subnets_within_it(splits, monkeypatch):
+    """Within a cap the teacher is the subnet with the most FLOPs within it, the smallest the one
+    with the fewest (both by fvcore over the whole space, by hand), and every trained subnet fits."""
+    supernet = fresh(splits)
+    space = supernet.space
+    counted = {space.key(s): arch_flops(space.to_arch(s)) for s in space.enumerate()}
+    cap = sorted(counted.values())[len(counted) // 2]  # half of the subnets fit
+    within = {key: flops for key, flops in counted.items() if flops <= cap}
+    assert 1 < len(within) < len(counted)
+    trained: list = []
+
+    def record(supernet, images, targets, archs, criterion, distill):
+        trained.append(archs)
+        return 0.0, 0.0
+
+    monkeypatch.setattr("eqnas.supernet.train.sandwich_step", record)
+    train_supernet(supernet, splits, CONFIG, None, Sandwich(flops_cap=cap), log=lambda line: None)
+    assert len(trained) == 6  # 2 epochs x 3 steps
+    for largest, smallest, *randoms in trained:
+        assert arch_flops(largest) == max(within.values()) and arch_flops(smallest) == min(within.values())
+        assert all(arch_flops(arch) <= cap for arch in randoms)
+    assert len({arch for archs in trained for arch in archs[2:]}) > 2
+    with pytest.raises(EqnasError, match="the smallest needs"):
+        WithinCap(supernet, min(counted.values()) - 1)
 
 
 def test_recalibration_sets_the_running_statistics_to_the_batches_average(splits):

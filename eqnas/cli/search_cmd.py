@@ -59,7 +59,7 @@ def parse_budgets(text: str, strategy: str) -> tuple[int, ...]:
 
 
 SUPERNET_FLAGS = {"epochs": "--supernet-epochs", "images": "--supernet-images", "kernels": "--kernels",
-                  "top_k": "--top-k", "reference": "--reference"}  # SupernetOptions field -> its flag
+                  "top_k": "--top-k", "reference": "--reference", "cap": "--supernet-cap"}  # SupernetOptions field -> its flag
 
 
 def supernet_options(strategy: str, **given):
@@ -123,6 +123,9 @@ def supernet_options(strategy: str, **given):
 @click.option("--kernels", default=None, type=click.Choice(KERNEL_MODE_NAMES),
               help="Supernet: elastic kernels from the largest kernel's coefficients by a learned map, or "
                    "separate coefficients per size. [default: map]")
+@click.option("--supernet-cap", default=None,
+              help="Supernet: train only the subnets within this many FLOPs (e.g. 100M; at least the largest "
+                   "--flops), or 'none' for every subnet of the space. [default: the largest --flops]")
 @click.option("--top-k", default=None, type=click.IntRange(min=0),
               help="Supernet: retrain each budget's best K stand-alone with --reference. [default: 0]")
 @click.option("--reference", default=None,
@@ -132,7 +135,7 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
             eta: int | None, promotion: str, finalist_seeds: int, out_dir: str | None, resume: bool, concurrency: int,
             training_service_path: str | None, seed: int, early_stop: bool, device: str, supernet_epochs: int | None,
             supernet_images: int | None, kernels: str | None, top_k: int | None, reference: str | None,
-            for_dp: bool) -> None:
+            for_dp: bool, supernet_cap: str | None) -> None:
     """Find the most accurate architecture of a space whose FLOPs stay within the budget."""
     from eqnas.profiling import parse_budget
     from eqnas.search.devices import trial_devices
@@ -143,7 +146,9 @@ def command(space_path: str, flops: str, flops_min: str | None, strategy: str, t
 
     budgets = parse_budgets(flops, strategy)
     supernet = supernet_options(strategy, epochs=supernet_epochs, images=supernet_images, kernels=kernels,
-                                top_k=top_k, reference=reference)
+                                top_k=top_k, reference=reference, cap=supernet_cap)
+    if supernet is not None:
+        supernet.flops_cap(budgets)  # a cap below the largest budget: refused before any work
     space = load_space(space_path)
     if (epochs or subset) and (rungs or space.proxy.rungs):
         raise EqnasError(f"--epochs and --subset set rung 0 when no rungs are given, but rungs "

@@ -2,7 +2,8 @@
 group or restriction schedule), then search its subnets with inherited weights, for one or
 several FLOP budgets.
 
-Run folder: `supernet/<outer choice>/supernet.pt` (trained when missing, resumed when cut short);
+Run folder: `supernet/<outer choice>/supernet.pt` (trained when missing, resumed when cut short;
+by default only its subnets within the largest budget are trained, see SupernetOptions.cap);
 per budget (the run folder itself for one budget, `<run>/<budget>/` for several) the records,
 best.json, top/, pareto.png and summary.json of an ordinary search, every candidate scored with
 the supernet's weights (`eqnas.supernet.score`) on a validation subset. A subnet scored for one
@@ -30,7 +31,8 @@ from eqnas.supernet.record import SUPERNETS, FILE
 from eqnas.supernet.score import ScoreData, score_data, score_subnet
 from eqnas.supernet.subnets import outer_choices, outer_labels
 from eqnas.supernet.supernet import Supernet
-from eqnas.supernet.train import train_supernet
+from eqnas.supernet.train import Sandwich, train_supernet
+from eqnas.train.adapt import TrainingMode
 
 FIDELITY = "supernet"  # the records' fidelity: scored with inherited weights
 SUBNET_STRATEGY = "evolution"  # NNI's strategy over the subnets of a space larger than --trials
@@ -48,18 +50,23 @@ def supernet_folder(out_dir: Path, space: SearchSpace, outer: Sample) -> Path:
 
 
 def train_supernets(space: SearchSpace, splits: Splits, options: SupernetOptions, out_dir: Path, device: str,
-                    echo: Callable[[str], None]) -> dict[str, Supernet]:
-    """Outer choice key -> its supernet, trained into the run folder (or read back when finished)."""
+                    echo: Callable[[str], None], flops_cap: int | None = None, flops_cache: dict | None = None,
+                    modes: tuple[TrainingMode, ...] = ()) -> dict[str, Supernet]:
+    """Outer choice key -> its supernet, trained into the run folder (or read back when finished);
+    `flops_cap`: only subnets within it are trained, FLOPs counted as the search's filter counts
+    them (`modes`, `flops_cache`; eqnas.supernet.draws)."""
     config = proxy_config(space.proxy, device).replace(epochs=options.epochs, subset=options.images)
+    sandwich = Sandwich(flops_cap=flops_cap)
     supernets = {}
     for outer in outer_choices(space):
         folder = supernet_folder(out_dir, space, outer)
         supernet = Supernet(space, outer, options.kernels)
         where = f" ({space.key(outer)})" if outer else ""
+        within = "every subnet" if flops_cap is None else f"subnets within {format_flops(flops_cap)} FLOPs"
         echo(f"supernet{where}: {options.epochs} epoch(s) on {options.images or 'all'} images, kernels "
-             f"{options.kernels} -> {folder / FILE}")
+             f"{options.kernels}, {within} -> {folder / FILE}")
         start = time.perf_counter()
-        history = train_supernet(supernet, splits, config, folder)
+        history = train_supernet(supernet, splits, config, folder, sandwich, flops_cache=flops_cache, modes=modes)
         if history:
             echo(f"supernet{where} trained: largest loss {history[-1]['largest_loss']:.4f}, "
                  f"{time.perf_counter() - start:.0f}s")
@@ -143,10 +150,11 @@ def run_supernet_search(space: SearchSpace, config: SearchConfig, out_dir: Path,
     echo(f"searching {space.name} ({space.size()} architectures) with a supernet, {config.trials} scored subnets "
          f"per budget, budgets {', '.join(map(format_flops, budgets))} FLOPs; data {proxy.data} -> {out_dir}")
     splits = load_dataset(proxy.data, proxy.data_root, resolution=max(space.choices["resolution"]), seed=proxy.seed)
-    supernets = train_supernets(space, splits, options, out_dir, device, echo)
+    flops_cache: dict = {}  # FLOPs counted once: by the cap's draws, then by each budget's filter
+    supernets = train_supernets(space, splits, options, out_dir, device, echo, options.flops_cap(budgets),
+                                flops_cache, config.modes)
     known = {arch_identity(r.arch): r for log in logs for r in log.read() if r.status == "ok"}
     scores = InheritedScores(space, supernets, score_data(splits, seed=proxy.seed), proxy.metric, known)
-    flops_cache: dict = {}
     summaries = [search_budget(space, config, budget, folder, scores, flops_cache, echo)
                  for budget, folder in zip(budgets, folders)]
     if options.top_k:

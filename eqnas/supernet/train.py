@@ -2,9 +2,10 @@
 
 Each step: the largest subnet learns from the labels; the smallest and `random_subnets` random
 ones learn from the largest one's outputs of the same images (detached soft targets); their
-gradients add up in the shared store and one optimizer step follows. The optimizer, schedule,
-loss, subset and loader are eqnas's own (eqnas.train). A checkpoint (`supernet.pt`) is written
-every `save_every` steps, at each epoch's end and on Ctrl-C, and a rerun resumes from it.
+gradients add up in the shared store and one optimizer step follows. With `flops_cap` the three
+kinds are taken from the subnets within that many FLOPs (eqnas.supernet.draws). The optimizer,
+schedule, loss, subset and loader are eqnas's own (eqnas.train). A checkpoint (`supernet.pt`) is
+written every `save_every` steps, at each epoch's end and on Ctrl-C, and a rerun resumes from it.
 """
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from eqnas.arch import Arch
 from eqnas.data.base import Splits
 from eqnas.errors import EqnasError
 from eqnas.registry import Registry
+from eqnas.supernet.draws import WholeSpace, WithinCap, subnet_draws
 from eqnas.supernet.record import read_supernet, save_supernet, space_to_dict, supernet_file
 from eqnas.supernet.supernet import Supernet
+from eqnas.train.adapt import TrainingMode
 from eqnas.train.config import TrainConfig
 from eqnas.train.loaders import take_subset, train_loader
 from eqnas.train.optim import make_criterion, make_optimizer, make_scheduler
@@ -51,9 +54,12 @@ class Sandwich:
     random_subnets: int = 2  # sampled subnets per step, besides the largest and the smallest
     save_every: int = 50  # optimizer steps between checkpoints
     log_every: int = 10  # optimizer steps between progress lines
+    flops_cap: int | None = None  # train only subnets within this many FLOPs; None: every subnet
 
     def __post_init__(self) -> None:
         for key, value in asdict(self).items():
+            if key == "flops_cap" and value is None:
+                continue
             if not isinstance(value, int) or value < (0 if key == "random_subnets" else 1):
                 raise EqnasError(f"sandwich.{key}: must be a {'non-negative' if key == 'random_subnets' else 'positive'} integer, got {value!r}")
 
@@ -77,17 +83,19 @@ def sandwich_step(supernet: Supernet, images: torch.Tensor, targets: torch.Tenso
     return loss.item(), sum(distilled) / max(len(distilled), 1)
 
 
-def step_archs(supernet: Supernet, seed: int, epoch: int, step: int, count: int) -> list[Arch]:
+def step_archs(draws: WholeSpace | WithinCap, seed: int, epoch: int, step: int, count: int) -> list[Arch]:
     """Largest, smallest and `count` random subnets; the draws depend only on (seed, epoch, step),
     so a resumed training draws what the uninterrupted one would have."""
     rng = random.Random(f"{seed}:{epoch}:{step}")
-    return [supernet.largest(), supernet.smallest(), *(supernet.random(rng) for _ in range(count))]
+    return [draws.largest(), draws.smallest(), *(draws.random(rng) for _ in range(count))]
 
 
 def train_supernet(supernet: Supernet, splits: Splits, config: TrainConfig, out_dir: str | Path | None = None,
-                   sandwich: Sandwich = Sandwich(), log: Callable[[str], None] | None = None) -> list[dict]:
+                   sandwich: Sandwich = Sandwich(), log: Callable[[str], None] | None = None,
+                   flops_cache: dict | None = None, modes: tuple[TrainingMode, ...] = ()) -> list[dict]:
     """Trains `supernet` in place for `config.epochs` (resuming from `out_dir/supernet.pt` when
-    one is there) and returns one row per epoch. Progress lines go to `log` (stderr by default)."""
+    one is there) and returns one row per epoch. Progress lines go to `log` (stderr by default).
+    A cap counts FLOPs as a search's FlopFilter with `modes` does, into `flops_cache` (its cache)."""
     for key, value in UNSUPPORTED.items():
         if getattr(config, key) != value:
             raise EqnasError(f"supernet training: {key}={getattr(config, key)!r} is not supported (use {value!r})")
@@ -103,6 +111,7 @@ def train_supernet(supernet: Supernet, splits: Splits, config: TrainConfig, out_
     steps = -(-len(train_set) // config.batch_size)
     scheduler = make_scheduler(optimizer, config.schedule, steps * config.epochs)
     epoch, done, history = _resume(out_dir, supernet, optimizer, scheduler, config, sandwich, log)
+    draws = None  # counted when a step needs them (a finished training needs none)
 
     def save(epoch: int, done: int) -> None:
         if out_dir is not None:
@@ -119,7 +128,9 @@ def train_supernet(supernet: Supernet, splits: Splits, config: TrainConfig, out_
                     continue  # seen before the interruption
                 images, targets = images.to(runtime.device), targets.to(runtime.device)
                 optimizer.zero_grad(set_to_none=True)
-                archs = step_archs(supernet, config.seed, epoch, step, sandwich.random_subnets)
+                if draws is None:
+                    draws = subnet_draws(supernet, sandwich.flops_cap, flops_cache, modes)
+                archs = step_archs(draws, config.seed, epoch, step, sandwich.random_subnets)
                 losses = sandwich_step(supernet, images, targets, archs, criterion, distill)
                 optimizer.step()
                 scheduler.step()
@@ -149,8 +160,9 @@ def _resume(out_dir, supernet: Supernet, optimizer, scheduler, config: TrainConf
     payload = read_supernet(out_dir)
     mine = {"space": space_to_dict(supernet.space), "outer": supernet.outer, "kernels": supernet.kernel_mode.name,
             "config": config.to_dict(), "sandwich": asdict(sandwich)}
+    saved = {**payload, "sandwich": {"flops_cap": None, **payload.get("sandwich", {})}}  # saved before caps
     for key, value in mine.items():
-        if payload.get(key) != value:
+        if saved.get(key) != value:
             raise EqnasError(f"{supernet_file(out_dir)}: holds a supernet trained with another {key}; "
                              f"use a new folder or the same settings")
     supernet.load_state_dict(payload["state_dict"])

@@ -15,7 +15,8 @@ steps of the largest subnet's static network on the same batches; the supernet t
 its largest subnet. CPU seconds of the process throughout, so other jobs on a shared machine do
 not inflate them. A rerun with the same --out finds finished supernets and only scores. With
 `--cap`, only the subnets within that many FLOPs are trained (as `eqnas search --strategy
-supernet` does for its largest budget) and "largest" means the largest within it.
+supernet` does for its largest budget) and "largest" means the largest within it; a search's
+run folder as `--out/<mode>` lends its supernet and its FLOP counts (`flops.json`).
 
     python benchmarks/supernet_rank.py [--epochs 1] [--images 6000] [--kernels map,separate] [--cap 100M]
         [--space S --records R] [--out runs/supernet_rank] [--result docs/results/supernet_rank/bench_rank_c8.json]
@@ -40,6 +41,7 @@ from eqnas.supernet.search import train_supernets
 from eqnas.supernet.supernet import Supernet
 from eqnas.profiling import format_flops, parse_budget
 from eqnas.supernet.draws import subnet_draws
+from eqnas.supernet.flop_counts import read_flop_counts
 from eqnas.supernet.train import DISTILLATION, sandwich_step, step_archs
 from eqnas.train.loaders import take_subset, train_loader
 from eqnas.train.optim import make_criterion
@@ -99,7 +101,8 @@ def main() -> None:
     splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]), seed=0)
     reference = parse_rungs(args.reference)[0]
     cap = None if args.cap is None else parse_budget(args.cap)
-    flops_cache: dict = {}
+    kernel_modes = args.kernels.split(",")
+    flops_cache = read_flop_counts(args.out / kernel_modes[0], ())  # a search's counts, when --out is its folder
     cost = step_cost(space, splits, args.cost_steps, space.proxy.batch_size, cap, flops_cache)
     share = args.epochs * args.images / (reference.epochs * reference.images)
     print(f"cost: a sandwich step is {cost['ratio']:.2f}x a step of the largest subnet alone "
@@ -112,7 +115,7 @@ def main() -> None:
               "supernet": f"{args.epochs}x{args.images}", "cap": cap, "modes": {}}
     keys = sorted(refs, key=lambda key: refs[key][1])
     truth = [refs[key][1] for key in keys]
-    for mode in args.kernels.split(","):
+    for mode in kernel_modes:
         options = SupernetOptions(epochs=args.epochs, images=args.images, kernels=mode)
         cpu = time.process_time()
         (supernet,) = train_supernets(space, splits, options, args.out / mode, "cpu", print, cap, flops_cache).values()

@@ -69,6 +69,18 @@ def test_one_supernet_per_group_and_every_subnet_within_each_budget_scored_once(
             assert record.metric == small[arch_identity(record.arch)].metric and record.seconds == 0.0
 
 
+def test_the_flop_counts_kept_in_the_run_folder_are_fvcores(run):
+    """The cap (the largest budget) counted every subnet of both groups once; the counts kept for
+    a resumed run are each network's fvcore FLOPs, by sample key."""
+    space_file, out = run
+    space = fit_to_data(load_space(space_file))
+    kept = json.loads((out / "flops.json").read_text())
+    assert kept["modes"] == []
+    assert set(kept["flops"]) == {space.key(s) for s in space.enumerate()}
+    for sample in space.enumerate()[::5]:
+        assert kept["flops"][space.key(sample)] == arch_flops(space.to_arch(sample))
+
+
 def test_recorded_scores_are_the_inherited_weight_scores_of_the_trained_supernets(run):
     """Oracle: each subnet scored again by hand, with the supernet read back from its folder."""
     _, out = run

@@ -134,7 +134,9 @@ def test_a_cap_trains_only_the_subnets_within_it(splits, monkeypatch):
         return 0.0, 0.0
 
     monkeypatch.setattr("eqnas.supernet.train.sandwich_step", record)
-    train_supernet(supernet, splits, CONFIG, None, Sandwich(flops_cap=cap), log=lambda line: None)
+    lines: list[str] = []
+    train_supernet(supernet, splits, CONFIG, None, Sandwich(flops_cap=cap), log=lines.append)
+    assert any(line.startswith(f"supernet: {len(within)} subnets within ") for line in lines)
     assert len(trained) == 6  # 2 epochs x 3 steps
     for largest, smallest, *randoms in trained:
         assert arch_flops(largest) == max(within.values()) and arch_flops(smallest) == min(within.values())

@@ -63,10 +63,9 @@ class WithinCap:
             smallest = min(f for _, f in counted.values() if f is not None)
             raise EqnasError(f"supernet cap {format_flops(flops_max)}: no subnet of space {space.name!r} fits; "
                              f"the smallest needs {format_flops(smallest)}")
-        self.keys = frozenset(within)
         ordered = sorted(within, key=lambda key: (within[key][1], key))  # by FLOPs, ties by key
         self._smallest, self._largest = within[ordered[0]][0], within[ordered[-1]][0]
-        self.flops = {key: within[key][1] for key in ordered}
+        self.flops = {key: within[key][1] for key in ordered}  # key -> FLOPs of each subnet within the cap
 
     def largest(self) -> Arch:
         return self.space.to_arch(self._largest)
@@ -77,7 +76,7 @@ class WithinCap:
     def random(self, rng: random.Random) -> Arch:
         while True:
             sample = {**self.outer, **random_sample(self.space, rng)}
-            if self.space.key(sample) in self.keys:
+            if self.space.key(sample) in self.flops:
                 return self.space.to_arch(sample)
 
 

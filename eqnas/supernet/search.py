@@ -3,7 +3,8 @@ group or restriction schedule), then search its subnets with inherited weights, 
 several FLOP budgets.
 
 Run folder: `supernet/<outer choice>/supernet.pt` (trained when missing, resumed when cut short;
-by default only its subnets within the largest budget are trained, see SupernetOptions.cap);
+by default only its subnets within the largest budget are trained, see SupernetOptions.cap),
+`flops.json` (the FLOPs counted, eqnas.supernet.flop_counts);
 per budget (the run folder itself for one budget, `<run>/<budget>/` for several) the records,
 best.json, top/, pareto.png and summary.json of an ordinary search, every candidate scored with
 the supernet's weights (`eqnas.supernet.score`) on a validation subset. A subnet scored for one
@@ -27,6 +28,7 @@ from eqnas.search.runner import (SearchConfig, SearchSummary, budget_gate, open_
                                  write_outputs)
 from eqnas.search.space import Sample, SearchSpace
 from eqnas.search.supernet_options import SupernetOptions
+from eqnas.supernet.flop_counts import read_flop_counts, write_flop_counts
 from eqnas.supernet.record import SUPERNETS, FILE
 from eqnas.supernet.score import ScoreData, score_data, score_subnet
 from eqnas.supernet.subnets import outer_choices, outer_labels
@@ -97,7 +99,8 @@ class InheritedScores:
 def search_budget(space: SearchSpace, config: SearchConfig, budget: int, folder: Path, scores: InheritedScores,
                   flops_cache: dict, echo: Callable[[str], None]) -> SearchSummary:
     """One budget's search over the subnets: every one of them when the space holds at most
-    `config.trials` samples, else NNI's evolution for `config.trials` scored subnets."""
+    `config.trials` samples, or when at most that many fit the budget (known once a cap counted
+    every subnet's FLOPs), else NNI's evolution for `config.trials` scored subnets."""
     from eqnas.search import nni_adapter
 
     log = TrialLog(folder / "trials.jsonl")
@@ -122,15 +125,28 @@ def search_budget(space: SearchSpace, config: SearchConfig, budget: int, folder:
         echo(f"[{format_flops(budget)}] " + trial_line(record, space.proxy.metric, 1))
         return metric
 
+    fitting = _fitting(space, flop_filter, flops_cache)
     if space.size() <= config.trials:
         for sample in space.enumerate():
             if accept(sample):
                 evaluate(sample)
+    elif fitting is not None and len(fitting) <= config.trials:
+        for sample in fitting:
+            evaluate(sample)
     else:
         nni_adapter.run_search(choices=space.searched(), evaluate=evaluate, accept=accept, strategy=SUBNET_STRATEGY,
                                max_trials=config.trials, seed=config.seed, time_budget_s=config.time_budget_s,
                                work_dir=str(folder / "nni"))
     return write_outputs(folder, space.proxy.metric, budget, echo, done=("scored", "scoring"))
+
+
+def _fitting(space: SearchSpace, flop_filter: FlopFilter, counted: dict) -> list[Sample] | None:
+    """The samples within the budget when every sample's FLOPs are already counted (by a cap),
+    else None (counting them all just to find out would cost more than the search)."""
+    samples = space.enumerate()
+    if not all(space.key(sample) in counted for sample in samples):
+        return None
+    return [sample for sample in samples if flop_filter.within(flop_filter.flops(sample))]
 
 
 def run_supernet_search(space: SearchSpace, config: SearchConfig, out_dir: Path, device: str,
@@ -150,13 +166,16 @@ def run_supernet_search(space: SearchSpace, config: SearchConfig, out_dir: Path,
     echo(f"searching {space.name} ({space.size()} architectures) with a supernet, {config.trials} scored subnets "
          f"per budget, budgets {', '.join(map(format_flops, budgets))} FLOPs; data {proxy.data} -> {out_dir}")
     splits = load_dataset(proxy.data, proxy.data_root, resolution=max(space.choices["resolution"]), seed=proxy.seed)
-    flops_cache: dict = {}  # FLOPs counted once: by the cap's draws, then by each budget's filter
-    supernets = train_supernets(space, splits, options, out_dir, device, echo, options.flops_cap(budgets),
-                                flops_cache, config.modes)
-    known = {arch_identity(r.arch): r for log in logs for r in log.read() if r.status == "ok"}
-    scores = InheritedScores(space, supernets, score_data(splits, seed=proxy.seed), proxy.metric, known)
-    summaries = [search_budget(space, config, budget, folder, scores, flops_cache, echo)
-                 for budget, folder in zip(budgets, folders)]
+    flops_cache = read_flop_counts(out_dir, config.modes)  # counted once: by the cap, then each budget's filter
+    try:
+        supernets = train_supernets(space, splits, options, out_dir, device, echo, options.flops_cap(budgets),
+                                    flops_cache, config.modes)
+        known = {arch_identity(r.arch): r for log in logs for r in log.read() if r.status == "ok"}
+        scores = InheritedScores(space, supernets, score_data(splits, seed=proxy.seed), proxy.metric, known)
+        summaries = [search_budget(space, config, budget, folder, scores, flops_cache, echo)
+                     for budget, folder in zip(budgets, folders)]
+    finally:
+        write_flop_counts(out_dir, config.modes, flops_cache)
     if options.top_k:
         retrain_top(space, dict(zip(budgets, folders)), options, out_dir, device, echo)
     echo(f"table: eqnas report {folders[0]}    weights: eqnas.load({str(out_dir)!r}, subnet=<best.json>)")

@@ -3,13 +3,30 @@
 export OMP_NUM_THREADS=1
 # 1. Stand-alone references: 12 architectures of c8_resnet under 100M FLOPs, 3 epochs on 20,000
 #    images, test accuracy (seed 0; seed 1 was stopped after two architectures for CPU time).
+#    Two workers: this one, and refs_largest_first.py beside it once step 2 had finished; 69 min of
+#    CPU for the twelve (records: references_c8_resnet_100M.jsonl; logs c8_resnet_100M_ref_*.log).
 python benchmarks/rank_fidelity.py --space spaces/c8_resnet.yaml --flops 100M --count 12 --reference 3x20000 \
     --reference-seeds 0,1 --records runs/rank_fidelity/c8_resnet_100M.jsonl --only reference
+python docs/results/supernet_c8_resnet/refs_largest_first.py
 # 2. The whole of c8_resnet searched at three budgets from one supernet trained within 100M (timed).
 /usr/bin/time -v python -m eqnas search --space spaces/c8_resnet.yaml --strategy supernet --flops 40M,60M,100M \
     --trials 100 --supernet-epochs 2 --supernet-images 20000 --device cpu --out runs/c8-sn-cpu/map
+#    That run (commit 0f15110) kept no FLOP counts; count_flops.py wrote them (360 CPU s), and a
+#    resume at commit 5e606e4 then scored every subnet within 40M and 60M (at most --trials fit):
+python docs/results/supernet_c8_resnet/count_flops.py runs/c8-sn-cpu/map
+python -m eqnas search --space spaces/c8_resnet.yaml --strategy supernet --flops 40M,60M,100M \
+    --trials 100 --supernet-epochs 2 --supernet-images 20000 --device cpu --out runs/c8-sn-cpu/map --resume
 # 3. Rank fidelity of that supernet's inherited weights against the references, and its cost
 #    against stand-alone steps of its largest subnet within 100M (finds the trained supernet).
 python benchmarks/supernet_rank.py --space spaces/c8_resnet.yaml --records runs/rank_fidelity/c8_resnet_100M.jsonl \
     --epochs 2 --images 20000 --kernels map --cap 100M --out runs/c8-sn-cpu \
     --result docs/results/supernet_c8_resnet/rank_map_2x20000_cap100M.json
+#    and the same with separate coefficients per kernel size (trains its own supernet, 925 CPU s;
+#    copy runs/c8-sn-cpu/map/flops.json to runs/c8-sn-cpu/separate/ first to skip the count):
+python benchmarks/supernet_rank.py --space spaces/c8_resnet.yaml --records runs/rank_fidelity/c8_resnet_100M.jsonl \
+    --epochs 2 --images 20000 --kernels separate --cap 100M --out runs/c8-sn-cpu \
+    --result docs/results/supernet_c8_resnet/rank_separate_2x20000_cap100M.json
+# 4. The three winners retrained stand-alone with the reference recipe (two torch threads):
+OMP_NUM_THREADS=2 python -m eqnas search --space spaces/c8_resnet.yaml --strategy supernet --flops 40M,60M,100M \
+    --trials 100 --supernet-epochs 2 --supernet-images 20000 --device cpu --out runs/c8-sn-cpu/map --resume \
+    --top-k 1 --reference 3x20000

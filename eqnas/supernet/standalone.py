@@ -60,6 +60,8 @@ def retrain_top(space: SearchSpace, budgets: dict[int, Path], options: SupernetO
         for rank, (arch, inherited, flops) in enumerate(top_candidates(folder, options.top_k), start=1):
             identity = arch_identity(arch)
             if (identity, reference.label) not in done:
+                echo(f"[{format_flops(budget)}] top {rank}: training {format_flops(flops)} FLOPs stand-alone "
+                     f"({reference.label}) ...")
                 start = time.perf_counter()
                 value = train(Arch.from_dict(arch), None, TrainJob(reference.epochs, reference.images, space.proxy.seed))
                 record = Retrained(identity, reference.label, value, time.perf_counter() - start)

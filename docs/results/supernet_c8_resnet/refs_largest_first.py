@@ -1,6 +1,7 @@
-"""A second worker for step 1 of run.sh: the seed-0 references of rank_fidelity.py's c8_resnet
-benchmark, largest first, into the same records (the first worker goes smallest first; this one
-stops at the first architecture already recorded). Run from the repository root."""
+"""A second worker for step 1 of run.sh: the references of rank_fidelity.py's c8_resnet
+benchmark for one seed (argument; default 0), largest first, into the same records (the first
+worker goes smallest first; this one stops at the first architecture already recorded). Run
+from the repository root."""
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ space = load_space("spaces/c8_resnet.yaml")
 candidates = rf.candidates(space, parse_budget("100M"), 12, 0)
 trainer = rf.Trainer(space, rf.RunLog(Path("runs/rank_fidelity/c8_resnet_100M.jsonl")))
 reference = parse_rungs("3x20000")[0]
+seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 for candidate in reversed(candidates):
-    if (candidate.key, reference.label, 0, True) in trainer.log.table():
+    if (candidate.key, reference.label, seed, True) in trainer.log.table():
         break
-    trainer.run(candidate, reference, 0, True)
+    trainer.run(candidate, reference, seed, True)

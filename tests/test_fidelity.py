@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from eqnas.arch import Arch
 from eqnas.errors import EqnasError
 from eqnas.search.fidelity import (Fidelity, Rung, default_rungs, halve, mean_score, parse_rungs, promote, rank,
                                    successive_halving)
 from eqnas.search.records import TrialLog, TrialRecord
 from eqnas.search.report import report_table
-from eqnas.search.runner import SearchConfig, run_search
+from eqnas.search.runner import SearchConfig, run_search, write_outputs
 from eqnas.search.space import Proxy, parse_space
 from eqnas.search.standings import standings
 from eqnas.search.trial import stopping_rule
@@ -165,6 +166,23 @@ def test_the_stopping_rule_compares_with_curves_of_the_same_rung_and_start():
     assert stopping_rule(records, rung=1).completed == [[0.5, 0.6], [0.4, 0.7]]
     assert stopping_rule(records, rung=1, continued=True).completed == [[0.3]]
     assert stopping_rule(records).completed == [[0.1, 0.2]]
+
+
+def test_best_json_is_the_network_whose_best_record_ranks_first(tmp_path):
+    """Samples can share a network (labels a shallower net ignores). On a tie the network whose
+    best-ranked record comes first wins, as the top-k retraining picks it, whatever the position
+    of its other records."""
+    def record(key: str, width: int, trial: int) -> TrialRecord:
+        arch = SPACE.to_arch({"stem.width": width, "stages.0.width": 1})
+        return TrialRecord(key=key, status="ok", sample={}, arch=arch.to_dict(), flops=width, params=1, metric=0.7,
+                           seconds=1.0, trial=trial)
+
+    log = TrialLog(tmp_path / "trials.jsonl")
+    for entry in (record("a", 2, 1), record("b", 3, 2), record("c", 2, 3)):  # a and c: one network
+        log.append(entry)
+    write_outputs(tmp_path, "accuracy", None, echo=lambda line: None)
+    assert Arch.load(tmp_path / "best.json").stem.width == 2
+    assert Arch.load(tmp_path / "top" / "2.json").stem.width == 3
 
 
 # ---------------------------------------------------------------- whole searches, scores from a table

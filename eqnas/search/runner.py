@@ -24,7 +24,7 @@ from eqnas.search.flop_filter import FlopFilter
 from eqnas.search.promotion import Run, run_promotions
 from eqnas.search.records import TrialLog, TrialRecord, arch_identity
 from eqnas.search.space import Sample, SearchSpace
-from eqnas.search.standings import standings
+from eqnas.search.standings import Standing, standings
 from eqnas.search.supernet_options import SupernetOptions
 from eqnas.search.trial import TrainFn, TrialFailed, TrialRunner
 from eqnas.train.adapt import TrainingMode
@@ -193,7 +193,10 @@ def write_outputs(out_dir: Path, metric_name: str, flops_max: int | None,
     records = TrialLog(out_dir / "trials.jsonl").read()
     ranked = standings(records)
     ok = [s for s in ranked if s.score is not None]
-    unique_ok = list({arch_identity(s.record.arch): s for s in reversed(ok)}.values())[::-1]
+    best_of: dict[str, Standing] = {}  # each network at its best-ranked record (samples may share one)
+    for standing in ok:
+        best_of.setdefault(arch_identity(standing.record.arch), standing)
+    unique_ok = list(best_of.values())
     failed = sum(s.score is None for s in ranked)
     rejected = len({r.key for r in records if r.status == "rejected"})
     best_path = None

@@ -25,7 +25,7 @@ from eqnas.data.base import Splits
 from eqnas.errors import EqnasError
 from eqnas.profiling import format_flops
 from eqnas.registry import Registry
-from eqnas.supernet.draws import WholeSpace, WithinCap, subnet_draws
+from eqnas.supernet.draws import WholeSpace, WithinCap
 from eqnas.supernet.record import read_supernet, save_supernet, space_to_dict, supernet_file
 from eqnas.supernet.supernet import Supernet
 from eqnas.train.adapt import TrainingMode
@@ -156,7 +156,7 @@ def _draws(supernet: Supernet, flops_cap: int | None, flops_cache: dict | None, 
         return WholeSpace(supernet)
     start = time.perf_counter()
     log(f"supernet: counting the FLOPs of {supernet.space.size()} subnets for the cap {format_flops(flops_cap)}")
-    draws = subnet_draws(supernet, flops_cap, flops_cache, modes)
+    draws = WithinCap(supernet, flops_cap, flops_cache, modes)
     log(f"supernet: {len(draws.flops)} subnets within {format_flops(flops_cap)}, from "
         f"{format_flops(min(draws.flops.values()))} to {format_flops(max(draws.flops.values()))} "
         f"({time.perf_counter() - start:.0f}s)")

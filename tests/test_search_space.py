@@ -84,6 +84,17 @@ def test_flop_filter_extremes_match_enumeration():
     assert flop_filter._extreme(max) == max(counts)
 
 
+def test_flop_filter_fitting_keeps_the_samples_within_both_bounds_in_order():
+    space = parse_space(SMALL)
+    samples = space.enumerate()
+    counts = sorted({arch_flops(space.to_arch(s)) for s in samples})
+    low, high = counts[1], counts[-2]  # leaves out the smallest and the largest count
+    kept = FlopFilter(space, flops_max=high, flops_min=low).fitting(samples)
+    expected = [s for s in samples if low <= arch_flops(space.to_arch(s)) <= high]
+    assert [s for s, _ in kept] == expected and 0 < len(expected) < len(samples)
+    assert all(flops == arch_flops(space.to_arch(s)) for s, flops in kept)
+
+
 def test_impossible_budget_is_a_clear_error():
     space = parse_space(SMALL)
     smallest = min(FlopFilter(space, 10**12).flops(s) for s in space.enumerate())

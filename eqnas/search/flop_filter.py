@@ -34,6 +34,11 @@ class FlopFilter:
     def within(self, flops: int | None) -> bool:
         return flops is not None and self.flops_min <= flops <= self.flops_max
 
+    def fitting(self, samples: list[Sample]) -> list[tuple[Sample, int]]:
+        """(sample, FLOPs) of each of `samples` within the bounds, in their order (counting the
+        ones not counted yet)."""
+        return [(sample, flops) for sample in samples if self.within(flops := self.flops(sample))]
+
     def check_feasible(self) -> None:
         """A clear error before anything trains when no candidate can meet the budget."""
         low = self._extreme(min)

@@ -56,13 +56,10 @@ class WithinCap:
                              f"space (no cap)")
         flop_filter = FlopFilter(space, flops_max, modes=modes, _cache={} if flops_cache is None else flops_cache)
         self.outer = supernet.outer  # in every sample, so keys name the group as the search's do
-        counted = {}
-        for sample in space.enumerate():
-            sample = {**self.outer, **sample}
-            counted[space.key(sample)] = (sample, flop_filter.flops(sample))
-        within = {key: item for key, item in counted.items() if flop_filter.within(item[1])}
+        samples = [{**self.outer, **sample} for sample in space.enumerate()]
+        within = {space.key(sample): (sample, flops) for sample, flops in flop_filter.fitting(samples)}
         if not within:
-            smallest = min(f for _, f in counted.values() if f is not None)
+            smallest = min(f for f in map(flop_filter.flops, samples) if f is not None)
             raise EqnasError(f"supernet cap {format_flops(flops_max)}: no subnet of space {space.name!r} fits; "
                              f"the smallest needs {format_flops(smallest)}")
         ordered = sorted(within, key=lambda key: (within[key][1], key))  # by FLOPs, ties by key

@@ -146,7 +146,7 @@ def _fitting(space: SearchSpace, flop_filter: FlopFilter, counted: dict) -> list
     samples = space.enumerate()
     if not all(space.key(sample) in counted for sample in samples):
         return None
-    return [sample for sample in samples if flop_filter.within(flop_filter.flops(sample))]
+    return [sample for sample, _ in flop_filter.fitting(samples)]
 
 
 def run_supernet_search(space: SearchSpace, config: SearchConfig, out_dir: Path, device: str,

@@ -30,3 +30,16 @@ python benchmarks/supernet_rank.py --space spaces/c8_resnet.yaml --records runs/
 OMP_NUM_THREADS=2 python -m eqnas search --space spaces/c8_resnet.yaml --strategy supernet --flops 40M,60M,100M \
     --trials 100 --supernet-epochs 2 --supernet-images 20000 --device cpu --out runs/c8-sn-cpu/map --resume \
     --top-k 1 --reference 3x20000
+# 5. Session 8: seed 1 for the last two references (the command of step 1 again), both supernets
+#    rescored against the two-seed means, the multi-trial searches and their retrained winners,
+#    and three other supernet trainings (variants/README.md):
+python benchmarks/supernet_rank.py --space spaces/c8_resnet.yaml --records runs/rank_fidelity/c8_resnet_100M.jsonl \
+    --epochs 2 --images 20000 --kernels map,separate --cap 100M --out runs/c8-sn-cpu \
+    --result docs/results/supernet_c8_resnet/rank_two_seeds.json
+docs/results/supernet_c8_resnet/multi_trial.sh
+python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-cpu 2 2 0     # baseline (read back)
+python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-L 3 1 0
+python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-R3 2 3 0
+git apply docs/results/supernet_c8_resnet/variants/frontier.patch   # then, and revert after:
+python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-F 2 2 1
+python docs/results/supernet_c8_resnet/variants/val_size.py separate,map 500,2000,5000 2,8   # stopped after separate

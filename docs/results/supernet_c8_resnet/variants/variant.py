@@ -1,0 +1,45 @@
+"""A c8_resnet supernet variant trained within 100M FLOPs (separate kernels, the search's own
+config and FLOP counts) and its inherited accuracy on the 12 rank-fidelity references, scored on
+500 validation images (two subsets) and on 2,000, against the two-seed reference means.
+
+    python docs/results/supernet_c8_resnet/variants/variant.py OUT EPOCHS RANDOM_SUBNETS FRONTIER(0|1)
+
+FRONTIER 1 needs frontier.patch applied (git apply; measured worse, so not in eqnas). Needs
+runs/rank_fidelity/c8_resnet_100M.jsonl (run.sh step 1) and runs/c8-sn-cpu/map/flops.json (step 2).
+"""
+import sys, time, json
+from pathlib import Path
+import torch
+ROOT = Path(__file__).resolve().parents[4]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from supernet_rank import references
+from eqnas.data.registry import load_dataset
+from eqnas.search import rank_stats
+from eqnas.search.proxy import proxy_config
+from eqnas.search.space import fit_to_data, load_space
+from eqnas.supernet.score import score_data, score_subnet
+from eqnas.supernet.supernet import Supernet
+from eqnas.supernet.train import Sandwich, train_supernet
+from eqnas.supernet.flop_counts import read_flop_counts
+torch.set_num_threads(1)
+out, epochs, rand, frontier = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
+refs = references(ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl", "3x20000")
+splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]), seed=space.proxy.seed)
+config = proxy_config(space.proxy, "cpu").replace(epochs=epochs, subset=20000)
+sn = Supernet(space, {}, "separate")
+cache = read_flop_counts(ROOT / "runs/c8-sn-cpu/map", ())
+cpu = time.process_time()
+train_supernet(sn, splits, config, out / "separate" / "supernet" / "all", Sandwich(random_subnets=rand, flops_cap=100_000_000, **({"frontier": True} if frontier else {})),
+               log=lambda l: print(l, flush=True) if "step 310" in l or "counting" in l or "within" in l else None, flops_cache=cache)
+print(f"train {time.process_time() - cpu:.0f} CPU s", flush=True)
+sn.eval()
+keys = sorted(refs, key=lambda k: refs[k][1]); truth = [refs[k][1] for k in keys]
+res = {}
+for val, seed in ((500, 0), (500, 1), (2000, 0)):
+    data = score_data(splits, seed=seed, val_size=val)
+    acc = [score_subnet(sn, refs[k][0], data)["acc"] for k in keys]
+    res[f"{val}/{seed}"] = acc
+    print(f"val {val} seed {seed}: tau {rank_stats.kendall_tau(acc, truth):.2f} rho {rank_stats.spearman_rho(acc, truth):.2f} top {rank_stats.tau_within_top(acc, truth):.2f}", flush=True)
+    print("  " + " ".join(f"{a:.3f}/{t:.3f}" for a, t in zip(acc, truth)), flush=True)
+json.dump({"keys": keys, "truth": truth, "acc": res}, open(out / "variant.json", "w"))

@@ -43,3 +43,4 @@ python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-R3 2 3 0
 git apply docs/results/supernet_c8_resnet/variants/frontier.patch   # then, and revert after:
 python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-F 2 2 1
 python docs/results/supernet_c8_resnet/variants/val_size.py separate,map 500,2000,5000 2,8   # stopped after separate
+python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-labels 2 2 0 --labels

@@ -2,7 +2,9 @@
 config and FLOP counts) and its inherited accuracy on the 12 rank-fidelity references, scored on
 500 validation images (two subsets) and on 2,000, against the two-seed reference means.
 
-    python docs/results/supernet_c8_resnet/variants/variant.py OUT EPOCHS RANDOM_SUBNETS FRONTIER(0|1)
+    python docs/results/supernet_c8_resnet/variants/variant.py OUT EPOCHS RANDOM_SUBNETS FRONTIER(0|1) [--labels]
+
+--labels: every subnet learns from the labels instead of the largest one's outputs.
 
 FRONTIER 1 needs frontier.patch applied (git apply; measured worse, so not in eqnas). Needs
 runs/rank_fidelity/c8_resnet_100M.jsonl (run.sh step 1) and runs/c8-sn-cpu/map/flops.json (step 2).
@@ -23,6 +25,18 @@ from eqnas.supernet.train import Sandwich, train_supernet
 from eqnas.supernet.flop_counts import read_flop_counts
 torch.set_num_threads(1)
 out, epochs, rand, frontier = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+if "--labels" in sys.argv:  # every subnet learns from the labels: no in-place distillation
+    import eqnas.supernet.train as sandwich_module
+
+    def labels_step(supernet, images, targets, archs, criterion, distill):
+        losses = []
+        for arch in archs:
+            loss = criterion(supernet(images, arch), targets)
+            loss.backward()
+            losses.append(loss.item())
+        return losses[0], sum(losses[1:]) / max(len(losses) - 1, 1)
+
+    sandwich_module.sandwich_step = labels_step
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
 refs = references(ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl", "3x20000")
 splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]), seed=space.proxy.seed)

@@ -5,9 +5,10 @@ A search picks its winner by a cheap score; this benchmark measures, on N archit
 space under a FLOP budget, how each scorer's ranking agrees with a near-converged reference.
 
 How it is measured
-  1. Architectures: a seeded sample of the space (all of it when small) is profiled, those within
-     ``--flops`` are kept, and ``--count`` of them are picked at evenly spaced log-FLOPs, so the
-     set spans the space, poor members included.
+  1. Architectures: a seeded sample of the space (all of it when small; of its distinct networks
+     with ``--distinct``) is profiled, those within ``--flops`` are kept, and ``--count`` of them
+     are picked at evenly spaced log-FLOPs, so the set spans the space, poor members included;
+     each network once.
   2. Reference: each is trained stand-alone with ``--reference`` (epochs x training images, AdamW
      with a one-cycle schedule, the proxy's lr and batch), the epoch with the best accuracy on a
      seeded 2,000-image validation subset is kept, and its accuracy on the whole TEST split is
@@ -34,7 +35,7 @@ other programs on a shared machine do not inflate them. Every training is one JS
 ``--records`` (default runs/rank_fidelity/<space>.jsonl), written when it ends: an interrupted
 run resumes and trains nothing twice.
 
-    python benchmarks/rank_fidelity.py [--space spaces/c8_resnet.yaml] [--flops 100M] [--count 12]
+    python benchmarks/rank_fidelity.py [--space spaces/c8_resnet.yaml] [--flops 100M] [--count 12] [--distinct]
         [--reference 3x20000] [--reference-seeds 0,1] [--fidelities 1x2000,2x6000] [--only reference]
         [--plot docs/rank_fidelity.png]
 """
@@ -115,8 +116,12 @@ def pick_spread(flops: Sequence[int], count: int) -> list[int]:
     return sorted(chosen, key=lambda i: flops[i])
 
 
-def candidates(space: SearchSpace, flops_max: int, count: int, seed: int) -> list[Candidate]:
-    samples = space.enumerate()
+def candidates(space: SearchSpace, flops_max: int, count: int, seed: int, distinct: bool = False) -> list[Candidate]:
+    """`count` architectures at evenly spaced log-FLOPs within the budget, each network once (the
+    first sample that builds it). `distinct`: the seeded sample is drawn from the space's distinct
+    networks rather than from its samples, where a network several samples build (a dropped
+    stage's labels) is as much more likely as it has samples."""
+    samples = space.distinct(space.enumerate()) if distinct else space.enumerate()
     if len(samples) > PROFILED:
         samples = random.Random(seed).sample(samples, PROFILED)
     profiled = []
@@ -128,7 +133,10 @@ def candidates(space: SearchSpace, flops_max: int, count: int, seed: int) -> lis
             continue
         if flops <= flops_max:
             profiled.append((sample, arch, flops))
-    unique = list({space.key(s): (s, a, f) for s, a, f in profiled}.values())
+    first: dict = {}
+    for sample, arch, flops in profiled:
+        first.setdefault(arch, (sample, arch, flops))
+    unique = list(first.values())
     chosen = pick_spread([f for _, _, f in unique], count)
     return [Candidate(space.key(unique[i][0]), unique[i][0], unique[i][2], arch_params(unique[i][1])) for i in chosen]
 
@@ -360,6 +368,8 @@ def add_benchmark_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flops", default="100M", help="FLOP budget per sample (fvcore convention)")
     parser.add_argument("--count", type=int, default=12, help="architectures in the benchmark (>= 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
+    parser.add_argument("--distinct", action="store_true",
+                        help="sample the space's distinct networks, not its samples (see candidates)")
     parser.add_argument("--reference", default="3x20000", help="reference recipe: EPOCHSxIMAGES")
     parser.add_argument("--reference-seeds", default="0,1", help="two or more seeds of the reference")
     parser.add_argument("--records", type=Path, default=None,
@@ -401,7 +411,7 @@ def load_benchmark(args: argparse.Namespace) -> Benchmark:
         raise EqnasError("use --count >= 3 and at least two --reference-seeds")
     log = RunLog(args.records or ROOT / "runs" / "rank_fidelity" / f"{space.name}.jsonl")
     log.path.parent.mkdir(parents=True, exist_ok=True)
-    cands = candidates(space, parse_budget(args.flops), args.count, args.seed)
+    cands = candidates(space, parse_budget(args.flops), args.count, args.seed, args.distinct)
     print(f"{space.name}: {len(cands)} architectures under {args.flops} FLOPs, "
           f"{cands[0].flops / 1e6:.1f}M to {cands[-1].flops / 1e6:.1f}M; reference {reference.label} "
           f"(test split), seeds {ref_seeds}; records {log.path}", flush=True)

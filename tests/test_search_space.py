@@ -95,6 +95,20 @@ def test_flop_filter_fitting_keeps_the_samples_within_both_bounds_in_order():
     assert all(flops == arch_flops(space.to_arch(s)) for s, flops in kept)
 
 
+def test_distinct_keeps_the_first_sample_of_each_network():
+    # num_stages 1 or 2, the second stage's width 1 or 2: the two one-stage samples (second
+    # width 1, then 2) build one network, so 4 samples are 3 networks
+    space = parse_space({**SMALL, "group": "C4", "stem": {"width": 1, "kernel": 3}, "num_stages": [1, 2],
+                         "stages": [{"depth": 1, "width": 1, "stride": 2}, {"depth": 1, "width": [1, 2], "stride": 1}]})
+    samples = space.enumerate()
+    one_stage = [i for i, s in enumerate(samples) if s["num_stages"] == 1]
+    assert len(samples) == 4 and len(one_stage) == 2
+    expected = [s for i, s in enumerate(samples) if i != one_stage[1]]
+    assert space.distinct(samples) == expected
+    assert space.distinct(samples[::-1]) == [s for i, s in enumerate(samples[::-1]) if i != 3 - one_stage[0]]
+    assert len({space.to_arch(s) for s in expected}) == 3
+
+
 def test_impossible_budget_is_a_clear_error():
     space = parse_space(SMALL)
     smallest = min(FlopFilter(space, 10**12).flops(s) for s in space.enumerate())

@@ -105,6 +105,18 @@ class SearchSpace:
         top = {key: full[key] for key in ARCH_KEYS if key in full and key != "block"}
         return Arch(stem=stem, stages=tuple(stages), name=f"{self.name} sample", **top)
 
+    def distinct(self, samples: list[Sample]) -> list[Sample]:
+        """The first sample of each network among `samples`, in order: samples that differ only in
+        labels the network does not use (a dropped stage's, under `num_stages`) build the same
+        network. Invalid combinations are left out."""
+        first: dict[Arch, Sample] = {}
+        for sample in samples:
+            try:
+                first.setdefault(self.to_arch(sample), sample)
+            except EqnasError:
+                continue
+        return list(first.values())
+
     def key(self, sample: Sample) -> str:
         """A stable identity for a sample (records and resume)."""
         return "|".join(f"{label}={sample[label]}" for label in sorted(sample))

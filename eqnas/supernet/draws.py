@@ -16,6 +16,8 @@ filter counts them, in every training mode it is given, and shared with it throu
 from __future__ import annotations
 
 import random
+import time
+from typing import Callable
 
 from eqnas.arch import Arch
 from eqnas.errors import EqnasError
@@ -80,5 +82,16 @@ class WithinCap:
 
 
 def subnet_draws(supernet: Supernet, flops_cap: int | None, flops_cache: dict | None = None,
-                 modes: tuple[TrainingMode, ...] = ()) -> WholeSpace | WithinCap:
-    return WholeSpace(supernet) if flops_cap is None else WithinCap(supernet, flops_cap, flops_cache, modes)
+                 modes: tuple[TrainingMode, ...] = (), log: Callable[[str], None] | None = None) -> WholeSpace | WithinCap:
+    """The whole space without a cap, else the subnets within it; `log` gets a line before the
+    FLOP count (minutes on a large space) and one with what it found."""
+    if flops_cap is None:
+        return WholeSpace(supernet)
+    log = log or (lambda line: None)
+    start = time.perf_counter()
+    log(f"supernet: counting the FLOPs of {supernet.space.size()} subnets for the cap {format_flops(flops_cap)}")
+    draws = WithinCap(supernet, flops_cap, flops_cache, modes)
+    log(f"supernet: {len(draws.flops)} subnets within {format_flops(flops_cap)}, from "
+        f"{format_flops(min(draws.flops.values()))} to {format_flops(max(draws.flops.values()))} "
+        f"({time.perf_counter() - start:.0f}s)")
+    return draws

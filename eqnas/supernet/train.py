@@ -23,9 +23,8 @@ from torch import nn
 from eqnas.arch import Arch
 from eqnas.data.base import Splits
 from eqnas.errors import EqnasError
-from eqnas.profiling import format_flops
 from eqnas.registry import Registry
-from eqnas.supernet.draws import WholeSpace, WithinCap
+from eqnas.supernet.draws import WholeSpace, WithinCap, subnet_draws
 from eqnas.supernet.record import read_supernet, save_supernet, space_to_dict, supernet_file
 from eqnas.supernet.supernet import Supernet
 from eqnas.train.adapt import TrainingMode
@@ -112,7 +111,7 @@ def train_supernet(supernet: Supernet, splits: Splits, config: TrainConfig, out_
     steps = -(-len(train_set) // config.batch_size)
     scheduler = make_scheduler(optimizer, config.schedule, steps * config.epochs)
     epoch, done, history = _resume(out_dir, supernet, optimizer, scheduler, config, sandwich, log)
-    draws = _draws(supernet, sandwich.flops_cap, flops_cache, modes, log) if epoch <= config.epochs else None
+    draws = subnet_draws(supernet, sandwich.flops_cap, flops_cache, modes, log) if epoch <= config.epochs else None
 
     def save(epoch: int, done: int) -> None:
         if out_dir is not None:
@@ -148,19 +147,6 @@ def train_supernet(supernet: Supernet, splits: Splits, config: TrainConfig, out_
         save(epoch, done)
         raise
     return history
-
-
-def _draws(supernet: Supernet, flops_cap: int | None, flops_cache: dict | None, modes: tuple[TrainingMode, ...],
-           log: Callable[[str], None]) -> WholeSpace | WithinCap:
-    if flops_cap is None:
-        return WholeSpace(supernet)
-    start = time.perf_counter()
-    log(f"supernet: counting the FLOPs of {supernet.space.size()} subnets for the cap {format_flops(flops_cap)}")
-    draws = WithinCap(supernet, flops_cap, flops_cache, modes)
-    log(f"supernet: {len(draws.flops)} subnets within {format_flops(flops_cap)}, from "
-        f"{format_flops(min(draws.flops.values()))} to {format_flops(max(draws.flops.values()))} "
-        f"({time.perf_counter() - start:.0f}s)")
-    return draws
 
 
 def _resume(out_dir, supernet: Supernet, optimizer, scheduler, config: TrainConfig, sandwich: Sandwich,

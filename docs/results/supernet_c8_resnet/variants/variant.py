@@ -5,6 +5,10 @@ config and FLOP counts) and its inherited accuracy on the 12 rank-fidelity refer
     python docs/results/supernet_c8_resnet/variants/variant.py OUT EPOCHS RANDOM_SUBNETS FRONTIER(0|1) [--labels]
 
 --labels: every subnet learns from the labels instead of the largest one's outputs.
+--distinct-draws: a random subnet is drawn uniformly from the distinct networks within the cap
+(eqnas draws from its samples, and a two-stage network is six samples of c8_resnet).
+--records R: score against these references (default: the 12 of run.sh step 1); a supernet
+already trained in OUT is read back, not trained again.
 
 FRONTIER 1 needs frontier.patch applied (git apply; measured worse, so not in eqnas). Needs
 runs/rank_fidelity/c8_resnet_100M.jsonl (run.sh step 1) and runs/c8-sn-cpu/map/flops.json (step 2).
@@ -37,8 +41,20 @@ if "--labels" in sys.argv:  # every subnet learns from the labels: no in-place d
         return losses[0], sum(losses[1:]) / max(len(losses) - 1, 1)
 
     sandwich_module.sandwich_step = labels_step
+if "--distinct-draws" in sys.argv:  # uniform over the distinct networks within the cap
+    import eqnas.supernet.draws as draws_module
+    within_cap_init = draws_module.WithinCap.__init__
+
+    def distinct_init(self, supernet, *args, **kwargs):
+        within_cap_init(self, supernet, *args, **kwargs)
+        samples = [{**self.outer, **s} for s in self.space.enumerate()]
+        self.networks = self.space.distinct([s for s in samples if self.space.key(s) in self.flops])
+
+    draws_module.WithinCap.__init__ = distinct_init
+    draws_module.WithinCap.random = lambda self, rng: self.space.to_arch(rng.choice(self.networks))
+records = Path(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl"
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
-refs = references(ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl", "3x20000")
+refs = references(records, "3x20000")
 splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]), seed=space.proxy.seed)
 config = proxy_config(space.proxy, "cpu").replace(epochs=epochs, subset=20000)
 sn = Supernet(space, {}, "separate")
@@ -56,4 +72,4 @@ for val, seed in ((500, 0), (500, 1), (2000, 0)):
     res[f"{val}/{seed}"] = acc
     print(f"val {val} seed {seed}: tau {rank_stats.kendall_tau(acc, truth):.2f} rho {rank_stats.spearman_rho(acc, truth):.2f} top {rank_stats.tau_within_top(acc, truth):.2f}", flush=True)
     print("  " + " ".join(f"{a:.3f}/{t:.3f}" for a, t in zip(acc, truth)), flush=True)
-json.dump({"keys": keys, "truth": truth, "acc": res}, open(out / "variant.json", "w"))
+json.dump({"keys": keys, "truth": truth, "acc": res}, open(out / f"variant_{records.stem}.json", "w"))

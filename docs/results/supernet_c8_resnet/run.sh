@@ -44,3 +44,32 @@ git apply docs/results/supernet_c8_resnet/variants/frontier.patch   # then, and 
 python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-F 2 2 1
 python docs/results/supernet_c8_resnet/variants/val_size.py separate,map 500,2000,5000 2,8   # stopped after separate
 python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-labels 2 2 0 --labels
+# 6. Session 9: references picked from the space's distinct networks (a two-stage network is six
+#    samples of c8_resnet, so step 1's pick, from samples, is ten two-stage networks of twelve;
+#    of the 153 distinct networks within 100M, 94 have three stages). The one network in both sets
+#    was copied from step 1's records; two workers, one per seed, side by side (about 80 min wall):
+python - <<'PY'
+import json
+rows = [json.loads(line) for line in open("runs/rank_fidelity/c8_resnet_100M.jsonl")]
+with open("runs/rank_fidelity/c8_resnet_100M_distinct.jsonl", "w") as out:
+    for row in rows:
+        if row["reference"] and row["key"] == ("num_stages=2|stages.0.depth=1|stages.0.kernel=3|stages.0.width=4|"
+                                               "stages.1.depth=1|stages.1.kernel=3|stages.1.width=8|stages.2.depth=1|"
+                                               "stages.2.width=16|stem.width=4"):
+            out.write(json.dumps(row) + "\n")
+PY
+python docs/results/supernet_c8_resnet/distinct/refs_worker.py 0 &
+python docs/results/supernet_c8_resnet/distinct/refs_worker.py 1
+wait
+#    (the same records as python benchmarks/rank_fidelity.py --space spaces/c8_resnet.yaml --flops 100M
+#    --count 12 --distinct --reference 3x20000 --reference-seeds 0,1 --only reference
+#    --records runs/rank_fidelity/c8_resnet_100M_distinct.jsonl)
+#    A supernet whose random subnets are drawn from the distinct networks within the cap:
+python docs/results/supernet_c8_resnet/variants/variant.py runs/c8-sn-D 2 2 0 --distinct-draws
+#    The benchmark on the distinct set, and every supernet on both sets, their union and by stage count:
+python benchmarks/supernet_rank.py --space spaces/c8_resnet.yaml --records runs/rank_fidelity/c8_resnet_100M_distinct.jsonl \
+    --epochs 2 --images 20000 --kernels map,separate --cap 100M --out runs/c8-sn-cpu \
+    --result docs/results/supernet_c8_resnet/distinct/rank_distinct.json
+python docs/results/supernet_c8_resnet/distinct/score.py map=runs/c8-sn-cpu/map/supernet/all \
+    separate=runs/c8-sn-cpu/separate/supernet/all distinct-draws=runs/c8-sn-D/separate/supernet/all \
+    > docs/results/supernet_c8_resnet/distinct/score.log

@@ -73,3 +73,6 @@ python benchmarks/supernet_rank.py --space spaces/c8_resnet.yaml --records runs/
 python docs/results/supernet_c8_resnet/distinct/score.py map=runs/c8-sn-cpu/map/supernet/all \
     separate=runs/c8-sn-cpu/separate/supernet/all distinct-draws=runs/c8-sn-D/separate/supernet/all \
     > docs/results/supernet_c8_resnet/distinct/score.log
+python docs/results/supernet_c8_resnet/distinct/score.py --val 2000 separate=runs/c8-sn-cpu/separate/supernet/all \
+    map=runs/c8-sn-cpu/map/supernet/all > docs/results/supernet_c8_resnet/distinct/score_val2000.log
+

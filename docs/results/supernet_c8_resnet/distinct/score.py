@@ -5,9 +5,10 @@ tau within the top third against the two-seed reference means, on each set, on t
 networks: one is in both) and within the two-stage and the three-stage networks of the union.
 Scored as the search scores (500 validation images, seed 0) and on a second 500-image subset.
 
-    python docs/results/supernet_c8_resnet/distinct/score.py NAME=RUN_FOLDER... > score.log
+    python docs/results/supernet_c8_resnet/distinct/score.py [--val 500] NAME=RUN_FOLDER... > score.log
 
-RUN_FOLDER holds supernet.pt (e.g. runs/c8-sn-cpu/separate/supernet/all). Writes score.json here.
+RUN_FOLDER holds supernet.pt (e.g. runs/c8-sn-cpu/separate/supernet/all). Writes score.json here
+(score_val<N>.json for another --val: validation images per subset).
 """
 import json
 import sys
@@ -35,9 +36,12 @@ groups = {**{name: sorted(refs) for name, refs in sets.items()}, "union": sorted
           "union, three-stage": sorted(k for k in union if stages[k] == 3)}
 splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]),
                       seed=space.proxy.seed)
-subsets = {seed: score_data(splits, seed=seed) for seed in (0, 1)}
+args = sys.argv[1:]
+val = int(args[args.index("--val") + 1]) if "--val" in args else 500
+args = [a for i, a in enumerate(args) if a != "--val" and (i == 0 or args[i - 1] != "--val")]
+subsets = {seed: score_data(splits, seed=seed, val_size=val) for seed in (0, 1)}
 result = {"references": {k: {"mean": union[k][1], "stages": stages[k]} for k in union}, "supernets": {}}
-for arg in sys.argv[1:]:
+for arg in args:
     name, folder = arg.split("=", 1)
     supernet = load_supernet(ROOT / folder).eval()
     acc = {seed: {k: score_subnet(supernet, union[k][0], data)["acc"] for k in union} for seed, data in subsets.items()}
@@ -53,4 +57,4 @@ for arg in sys.argv[1:]:
             print(f"{name}: {group} ({len(keys)}), val subset {seed}: tau {row['tau']:.2f}, rho {row['rho']:.2f}{top}",
                   flush=True)
     result["supernets"][name] = {"folder": folder, "acc": {str(s): a for s, a in acc.items()}, "rank": rows}
-Path(__file__).with_name("score.json").write_text(json.dumps(result, indent=1))
+Path(__file__).with_name("score.json" if val == 500 else f"score_val{val}.json").write_text(json.dumps(result, indent=1))

@@ -8,10 +8,12 @@ subnets are within 100M, and a sandwich step within 100M took 1.5 CPU s against 
 
 Within a cap the largest (the teacher of in-place distillation) is the subnet with the most FLOPs
 within it, the smallest the one with the fewest, and a random subnet is drawn as over the whole
-space (each elastic label on its own) until it falls within the cap. Finding them counts every
-subnet's FLOPs once (fvcore, about 0.1 s each on one CPU thread; counted as the search's FLOP
-filter counts them, in every training mode it is given, and shared with it through
-`flops_cache`), so a cap needs a space of at most ENUMERATED_MAX.
+space (each elastic label on its own) until it falls within the cap, so a network that several
+samples build (a two-stage one, whose unused third stage's labels still vary) comes up as often
+as it has samples (drawing from the distinct networks instead ranked no better: README, issue
+11). Finding them counts every subnet's FLOPs once (fvcore, about 0.1 s each on one CPU thread;
+counted as the search's FLOP filter counts them, in every training mode it is given, and shared
+with it through `flops_cache`), so a cap needs a space of at most ENUMERATED_MAX.
 """
 from __future__ import annotations
 

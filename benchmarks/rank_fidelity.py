@@ -124,19 +124,15 @@ def candidates(space: SearchSpace, flops_max: int, count: int, seed: int, distin
     samples = space.distinct(space.enumerate()) if distinct else space.enumerate()
     if len(samples) > PROFILED:
         samples = random.Random(seed).sample(samples, PROFILED)
-    profiled = []
-    for sample in samples:
+    unique = []
+    for sample in space.distinct(samples):  # each network profiled once
         try:
             arch = space.to_arch(sample)
             flops = arch_flops(arch)
         except EqnasError:
             continue
         if flops <= flops_max:
-            profiled.append((sample, arch, flops))
-    first: dict = {}
-    for sample, arch, flops in profiled:
-        first.setdefault(arch, (sample, arch, flops))
-    unique = list(first.values())
+            unique.append((sample, arch, flops))
     chosen = pick_spread([f for _, _, f in unique], count)
     return [Candidate(space.key(unique[i][0]), unique[i][0], unique[i][2], arch_params(unique[i][1])) for i in chosen]
 

@@ -167,6 +167,25 @@ def test_parallel_search_trains_in_trial_processes_and_records_every_trial(tmp_p
     assert summary.best_metric == pytest.approx(means[winner]) and summary.best_fidelity == "2x128"
 
 
+def test_every_training_is_printed_once_even_when_nni_misses_an_end_event(tmp_path, monkeypatch):
+    """NNI can stop an experiment before the end events of its last trial processes arrive; the
+    search prints those trainings from the log, and none twice."""
+    from eqnas.search import nni_adapter
+
+    def nni_that_drops_end_events(choices, evaluate, accept, on_trial_end, **_):
+        samples = [s for s in SPACE.enumerate() if accept(s)][:3]
+        for sample in samples:
+            evaluate(sample)
+        on_trial_end(samples[0])
+        on_trial_end(samples[0])  # a repeat is not printed again
+
+    monkeypatch.setattr(nni_adapter, "run_search", nni_that_drops_end_events)
+    lines: list[str] = []
+    run_search(SPACE, SearchConfig(flops_max=10**12, strategy="random", trials=3),
+               lambda arch, hook, job: fake_metric(arch), tmp_path, echo=lines.append)
+    assert sorted(line.split(":")[0] for line in lines if line.startswith("trial ")) == ["trial 1", "trial 2", "trial 3"]
+
+
 def test_budget_holds_for_the_network_adapted_to_three_channel_nine_class_data(tmp_path):
     """FLOPs are measured after the architecture takes the data's channels and classes: a budget
     between a candidate's 1-channel, 10-class FLOPs and its adapted FLOPs keeps it out."""

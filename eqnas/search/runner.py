@@ -81,9 +81,12 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
         echo(f"resuming: {len(earlier)} finished trainings in {log.path} will not be trained again")
     accept = budget_gate(space, flop_filter, log)
 
+    shown: set[Run] = set()
+
     def ran(run: Run) -> None:
         record = log.finished().get(run)
-        if record is not None and run not in earlier:
+        if record is not None and run not in earlier and run not in shown:
+            shown.add(run)
             echo(trial_line(record, space.proxy.metric, len(fidelity.rungs)))
 
     on_this_machine = config.concurrency > 1 and config.training_service is None
@@ -99,6 +102,11 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
             on_trial_end=lambda sample: ran((space.key(sample), 0, space.proxy.seed)),
             training_service=config.training_service,
         )
+        # NNI can end an experiment before the end events of its last trial processes reach this
+        # process; their records are in the log, so their lines are printed from there.
+        finished = log.finished()
+        for run in sorted(finished, key=lambda run: finished[run].trial or 0):
+            ran(run)
     elif accept({}):
         try:
             runner({})

@@ -107,6 +107,26 @@ def test_repeats_are_answered_from_history_not_evaluated_again(monkeypatch):
     assert outcome.stop_reason == "strategy_done"
 
 
+def network(arch: dict) -> tuple:
+    """As a network ignores a dropped stage's labels: a depth-1 toy ignores its ratio (24 samples,
+    21 networks)."""
+    return arch["depth"], arch["kernel"], arch["ratio"] if arch["depth"] > 1 else None
+
+
+def test_samples_of_one_network_take_one_trial_answered_from_the_first():
+    rec = Recorder()
+    outcome = rec.search(TOY, strategy="grid", max_trials=24, identity=network)
+    assert len({network(a) for a in rec.evaluated}) == len(rec.evaluated) == outcome.evaluated == 21
+    assert outcome.duplicates == 3 and outcome.stop_reason == "strategy_done"
+
+
+@pytest.mark.parametrize("strategy", RUNNABLE)
+def test_every_strategy_trains_max_trials_distinct_networks(strategy):
+    rec = Recorder()
+    outcome = rec.search(TOY, strategy=strategy, max_trials=18, seed=2, identity=network)
+    assert len({network(a) for a in rec.evaluated}) == len(rec.evaluated) == outcome.evaluated == 18
+
+
 def test_a_metric_that_is_not_finite_counts_as_failed():
     rec = Recorder(metric=lambda arch: math.nan if arch["depth"] == 2 else toy_metric(arch))
     outcome = rec.search(TOY, strategy="grid", max_trials=24)

@@ -186,6 +186,22 @@ def test_every_training_is_printed_once_even_when_nni_misses_an_end_event(tmp_pa
     assert sorted(line.split(":")[0] for line in lines if line.startswith("trial ")) == ["trial 1", "trial 2", "trial 3"]
 
 
+@pytest.mark.parametrize("strategy", ["random", "evolution"])
+def test_samples_that_build_one_network_take_one_trial(tmp_path, strategy):
+    """A one-stage sample ignores the second stage's width: 16 samples, 12 networks, so 12 trials
+    train 12 different networks."""
+    space = parse_space({
+        "name": "two", "family": "resnet", "group": "C4", "resolution": 13, "num_stages": [1, 2],
+        "stem": {"width": [1, 2], "kernel": 3},
+        "stages": [{"depth": 1, "width": [1, 2], "stride": 2}, {"depth": 1, "width": [1, 2], "stride": 2}],
+        "proxy": {"data": "synthetic", "rungs": "1x64"}})
+    assert len(space.enumerate()) == 16 and len(space.distinct(space.enumerate())) == 12
+    trained: list[Arch] = []
+    summary = run_search(space, SearchConfig(flops_max=10**12, strategy=strategy, trials=12, seed=0),
+                         lambda arch, hook, job: trained.append(arch) or fake_metric(arch), tmp_path, echo=lambda _: None)
+    assert len(trained) == len(set(trained)) == summary.evaluated == 12
+
+
 def test_budget_holds_for_the_network_adapted_to_three_channel_nine_class_data(tmp_path):
     """FLOPs are measured after the architecture takes the data's channels and classes: a budget
     between a candidate's 1-channel, 10-class FLOPs and its adapted FLOPs keeps it out."""

@@ -20,7 +20,9 @@ What NNI does, checked against its source and by ``tests/test_nni_adapter.py``
     models only). No metric is sent for it: evolution and TPE simply sample again.
   * Duplicates: random, grid, evolution and TPE never propose a sample twice themselves; rl can,
     and ``Deduplication("replay")`` answers a repeat with the first run's metric instead of
-    evaluating it again. TPE's own guard replaces a repeat with the next point of a grid, and
+    evaluating it again. With the caller's ``identity``, a repeat is any sample with the identity
+    of one whose trial has ended (eqnas: one that builds the same network), so samples that
+    differ only in labels the network does not use take one trial, not one each. TPE's own guard replaces a repeat with the next point of a grid, and
     after its 20 random warm-up trials TPE mostly proposes repeats on spaces of a few hundred
     points, so there much of its exploration follows grid order.
   * Failures: an exception in ``evaluate``, or a metric that is not a finite number, marks the
@@ -64,7 +66,7 @@ from eqnas.errors import EqnasError
 from eqnas.search.nni_api import (Chain, FunctionalEvaluator, ModelSpace, NasExperiment, NasExperimentConfig,
                                   SequentialEngineConfig, ensure_frozen, nni)
 from eqnas.search.nni_manager import run_in_trial_processes, training_service_config
-from eqnas.search.nni_middleware import CountingDeduplication, GuardedFilter, Tally, TrialEnd
+from eqnas.search.nni_middleware import CountingDeduplication, GuardedFilter, Identity, Tally, TrialEnd
 from eqnas.search.nni_strategies import NNI_STRATEGIES
 
 __all__ = ["STOP_REASONS", "SearchOutcome", "run_search"]
@@ -151,6 +153,7 @@ def run_search(
     work_dir: str | None = None,
     on_trial_end: TrialEnd | None = None,
     training_service: dict | None = None,
+    identity: Identity | None = None,
 ) -> SearchOutcome:
     """Search the discrete space ``choices`` with NNI: in this process, one trial at a time, or
     ``concurrency`` trials at once in processes of NNI's local training service.
@@ -162,6 +165,8 @@ def run_search(
     ``on_trial_end`` is called here with the sample of every trial that ended, failed or not.
     ``training_service``: NNI's training-service section for other machines (module docstring);
     trials then always run in trial processes.
+    ``identity(sample)``: samples with equal identities (e.g. the network they build) are one
+    trial; a later one is answered with the first one's metric. Default: the sample itself.
     See the module docstring for what counts towards ``max_trials`` and when a search stops.
     """
     _check_arguments(choices, strategy, max_trials, seed, time_budget_s, concurrency)
@@ -173,13 +178,20 @@ def run_search(
     evaluator = FunctionalEvaluator(_trial, evaluate=evaluate)
     with _experiment_dir(work_dir) as folder, _quiet_nni_logs(), _seeded_global_rngs(seed):
         chain = Chain(NNI_STRATEGIES[strategy](seed, max_trials, len(choices)),
-                      guard, CountingDeduplication(tally, patience=max_skipped))
+                      guard, CountingDeduplication(tally, max_skipped, _on_labels(identity, choices)))
         if concurrency == 1 and training_service is None:
             _run_in_process(_ChoiceSpace(choices), evaluator, chain, folder, max_trials)
         else:
             run_in_trial_processes(_ChoiceSpace(choices), evaluator, chain, folder, max_trials, concurrency, service)
     stop_reason = "max_trials" if tally.evaluated >= max_trials else guard.stop_reason or "strategy_done"
     return SearchOutcome(tally.evaluated, tally.failed, tally.rejected, tally.duplicates, stop_reason)
+
+
+def _on_labels(identity: Identity | None, choices: dict[str, list]) -> Identity | None:
+    """`identity` of NNI's sample, read as the plain dict of the search's labels."""
+    if identity is None:
+        return None
+    return lambda sample: identity({label: sample[label] for label in choices})
 
 
 def _run_in_process(space: _ChoiceSpace, evaluator: FunctionalEvaluator, chain: Chain, folder: str,

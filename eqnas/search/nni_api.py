@@ -26,10 +26,11 @@ with warnings.catch_warnings():
     from nni.nas.space import ExecutableModelSpace, ModelStatus
     from nni.nas.strategy import TPE, GridSearch, PolicyBasedRL, Random, RegularizedEvolution, Strategy
     from nni.nas.strategy.middleware import Chain, Deduplication, Filter
+    from nni.nas.strategy.utils import DeduplicationHelper
     from nni.tools.nnictl.config_utils import Experiments
 
 __all__ = [
-    "TPE", "Chain", "Deduplication", "ExecutableModelSpace", "Experiments", "Filter", "FunctionalEvaluator",
+    "TPE", "Chain", "Deduplication", "DeduplicationHelper", "ExecutableModelSpace", "Experiments", "Filter", "FunctionalEvaluator",
     "GridSearch", "LocalConfig", "ModelEventType", "ModelSpace", "ModelStatus", "NasExperiment",
     "NasExperimentConfig", "PolicyBasedRL", "Random", "RegularizedEvolution", "SequentialEngineConfig", "Strategy",
     "TrainingEndEvent", "TrainingServiceConfig", "TrainingServiceEngineConfig", "ensure_frozen",

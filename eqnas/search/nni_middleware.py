@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from eqnas.search.nni_api import (Deduplication, ExecutableModelSpace, Filter, ModelEventType, ModelStatus,
-                                  TrainingEndEvent)
+from eqnas.search.nni_api import (Deduplication, DeduplicationHelper, ExecutableModelSpace, Filter, ModelEventType,
+                                  ModelStatus, TrainingEndEvent)
 
 TrialEnd = Callable[[dict], None]  # called with the sample when a trial ends (in this process)
+Identity = Callable[[dict], Hashable]  # samples with equal identities are one trial
 
 
 @dataclass
@@ -88,19 +89,27 @@ class GuardedFilter(Filter):
 
 
 class CountingDeduplication(Deduplication):
-    """NNI's Deduplication in replay mode, counting the repeats it answers.
+    """NNI's Deduplication in replay mode, counting the repeats it answers, where a repeat is a
+    sample with the `identity` of an earlier one (default: the same sample). With the network a
+    sample builds as its identity, samples that differ only in labels the network does not use
+    are answered with the first one's metric instead of taking a trial each.
 
     NNI's replay sends the earlier metric even when there is none, which makes NNI raise
     ("Metric None is not a number") on a repeat of a failed trial; here such a repeat only gets
-    the earlier status.
+    the earlier status. A repeat of a sample whose trial has not ended (parallel trials) is
+    evaluated as a new one.
     """
 
-    def __init__(self, tally: Tally, patience: int):
+    def __init__(self, tally: Tally, patience: int, identity: Identity | None = None):
         super().__init__("replay", patience=patience)
         self.tally = tally
+        self.identity = identity or _frozen
+        self._dedup_helper = _SameIdentity(self.identity)
 
     def handle_duplicate_model(self, model: ExecutableModelSpace) -> bool:
-        earlier = next((m for m in self.engine.list_models() if m.sample == model.sample), None)
+        mine = self.identity(model.sample)
+        earlier = next((m for m in self.engine.list_models() if m.status in _ENDED and self.identity(m.sample) == mine),
+                       None)
         if earlier is None:
             return False  # then NNI evaluates it as a new sample
         self.tally.duplicates += 1
@@ -109,3 +118,21 @@ class CountingDeduplication(Deduplication):
             self.dispatch_model_event(ModelEventType.FinalMetric, metric=earlier.metric, model=model)
         self.dispatch_model_event(ModelEventType.TrainingEnd, status=earlier.status, model=model)
         return True
+
+
+_ENDED = (ModelStatus.Trained, ModelStatus.Failed)
+
+
+def _frozen(sample: dict) -> frozenset:
+    return frozenset(sample.items())
+
+
+class _SameIdentity(DeduplicationHelper):
+    """NNI's record of seen samples, keyed by their identity."""
+
+    def __init__(self, identity: Identity):
+        super().__init__()
+        self.identity = identity
+
+    def dedup(self, sample: dict) -> bool:
+        return super().dedup(self.identity(sample))

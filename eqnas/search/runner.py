@@ -100,7 +100,7 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
             max_trials=config.trials, seed=config.seed, time_budget_s=config.time_budget_s,
             concurrency=config.concurrency, work_dir=str(out_dir / "nni"),
             on_trial_end=lambda sample: ran((space.key(sample), 0, space.proxy.seed)),
-            training_service=config.training_service,
+            training_service=config.training_service, identity=space.to_arch,
         )
         # NNI can end an experiment before the end events of its last trial processes reach this
         # process; their records are in the log, so their lines are printed from there.

@@ -136,17 +136,17 @@ def search_budget(space: SearchSpace, config: SearchConfig, budget: int, folder:
     else:
         nni_adapter.run_search(choices=space.searched(), evaluate=evaluate, accept=accept, strategy=SUBNET_STRATEGY,
                                max_trials=config.trials, seed=config.seed, time_budget_s=config.time_budget_s,
-                               work_dir=str(folder / "nni"))
+                               work_dir=str(folder / "nni"), identity=space.to_arch)
     return write_outputs(folder, space.proxy.metric, budget, echo, done=("scored", "scoring"))
 
 
 def _fitting(space: SearchSpace, flop_filter: FlopFilter, counted: dict) -> list[Sample] | None:
-    """The samples within the budget when every sample's FLOPs are already counted (by a cap),
-    else None (counting them all just to find out would cost more than the search)."""
+    """The first sample of each network within the budget when every sample's FLOPs are already
+    counted (by a cap), else None (counting them all just to find out would cost more than the search)."""
     samples = space.enumerate()
     if not all(space.key(sample) in counted for sample in samples):
         return None
-    return [sample for sample, _ in flop_filter.fitting(samples)]
+    return space.distinct([sample for sample, _ in flop_filter.fitting(samples)])
 
 
 def run_supernet_search(space: SearchSpace, config: SearchConfig, out_dir: Path, device: str,

@@ -83,7 +83,7 @@ def supernet_options(strategy: str, **given):
 @click.option("--flops-min", default=None, help="Optional lower FLOP bound.")
 @click.option("--strategy", default="evolution", show_default=True, type=click.Choice(list(STRATEGIES)),
               help="; ".join(f"{s.name}: {s.summary}" for s in STRATEGIES.values()) + ".")
-@click.option("--trials", default=10, show_default=True, type=click.IntRange(min=1), help="Trials: networks trained (samples that build the same network are one trial).")
+@click.option("--trials", default=10, show_default=True, type=click.IntRange(min=1), help="Trials: networks trained (scored, with --strategy supernet); samples that build the same network are one trial.")
 @click.option("--time-budget", default=None, help="Stop starting trials after this long (e.g. 2h).")
 @click.option("--data", default=None, help="Dataset for the proxy (overrides the space file).")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False), help="Folder with the dataset files.")

@@ -282,6 +282,9 @@ def test_plots_write_non_empty_pngs(tmp_path):
     assert_png(plot_holdout(LAW, (N, D, loss), held, tmp_path / "holdout.png", title="C8"))
     rows = [GroupExponents(g, estimate(a, [a - 0.05, a + 0.05], 0.9), estimate(0.3, [], 0.9))
             for g, a in (("trivial", 0.3), ("C4", 0.4), ("D2", 0.45), ("C8", 0.5))]
+    # a percentile interval that does not hold its value (skewed replicates) is drawn as it is
+    rows.append(GroupExponents("C2", estimate(0.3, [0.35, 0.4, 0.45], 0.9), estimate(0.3, [], 0.9)))
+    assert rows[-1].alpha.low > rows[-1].alpha.value
     assert_png(plot_exponents_vs_group(rows, tmp_path / "groups.png"))
     other = LawFit(**{**truth, "E": 0.4}, huber_loss=0.0, n_points=0)
     families = [FamilyLaw("C8", LAW, N, D, loss, fm), FamilyLaw("trivial", other, N, D, loss, fm)]

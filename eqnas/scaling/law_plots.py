@@ -101,8 +101,10 @@ def plot_exponents_vs_group(rows: Sequence[GroupExponents], path: str | Path, ti
         centre = np.array([v.value for v in values])
         low = np.array([v.value if v.low is None else v.low for v in values])
         high = np.array([v.value if v.high is None else v.high for v in values])
-        ax.errorbar(orders * shift * 1.12**rank, centre, yerr=[centre - low, high - centre], fmt=marker,
-                    capsize=3, label=name)
+        # a percentile interval need not hold the value (a skewed bootstrap), which errorbar refuses
+        x = orders * shift * 1.12**rank
+        points = ax.plot(x, centre, marker, label=name)[0]
+        ax.vlines(x, low, high, color=points.get_color())
     ticks = sorted(set(orders))
     ax.set_xscale("log", base=2)
     ax.set_xticks(ticks, ["\n".join(r.group for r in rows if parse_group(r.group).order == t) for t in ticks])

@@ -369,3 +369,5 @@ def test_exponents_stopped_at_a_bound_are_flagged():
     assert bound_notes(law(0.5, 0.3)) == []
     notes = bound_notes(law(10.0, 5e-4))
     assert [n.split(" ")[0] for n in notes] == ["alpha", "beta"] and "at its bound" in notes[0]
+    hidden = LawFit(E=1.0, A=0.016, B=1.0, alpha=8.0, beta=0.3, huber_loss=0.0, n_points=9, flat=("alpha",))
+    assert [n.split(" ")[0] for n in bound_notes(hidden)] == ["alpha"] and "under 1%" in bound_notes(hidden)[0]

@@ -155,9 +155,11 @@ def fit_family(name: str, records: Sequence[PointRecord], config: FitConfig = Fi
 
 
 def bound_notes(law: LawFit) -> list[str]:
-    """A warning for each exponent stopped at its bound: the data did not pin it down."""
-    return [f"{name} = {getattr(law, name):g} is at its bound, so the points do not determine it "
-            "(losses near chance, or too narrow a range of N or D)" for name in law.at_bound]
+    """A warning for each exponent the data did not pin down (`LawFit.at_bound`)."""
+    return [f"{name} = {getattr(law, name):g} is "
+            f"{'at its bound' if law.stopped_at_bound(name) else 'on a term that moves the loss by under 1% over the data'}"
+            ", so the points do not determine it (losses near chance, or too narrow a range of N or D)"
+            for name in law.at_bound]
 
 
 def agreement(family: FamilyFit, budgets: Sequence[float]) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ N_PARAMS = len(PARAM_NAMES)
 EXPONENT_BOUNDS = (0.0, 10.0)  # where the fit stops alpha and beta
 _BOUNDS = [(None, None), (None, None), (None, None), EXPONENT_BOUNDS, EXPONENT_BOUNDS]
 AT_BOUND = 1e-3  # an exponent this close to a bound moves a loss by < 1% over 4 decades of N or D
+FLAT = 0.01  # a term that moves the fitted loss by less than this fraction over the data leaves its exponent free
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class LawFit:
     ci_level: float = 0.95
     delta: float = 1e-3
     boot: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
+    flat: tuple[str, ...] = ()  # exponents whose term moved the loss by < FLAT over the fitted N or D
 
     def predict(self, N: npt.ArrayLike, D: npt.ArrayLike) -> np.ndarray:
         """Predicted loss, broadcast over N and D (a 0-d value for scalar inputs)."""
@@ -100,9 +102,14 @@ class LawFit:
 
     @property
     def at_bound(self) -> tuple[str, ...]:
-        """The exponents the optimiser stopped at a bound of EXPONENT_BOUNDS (not determined)."""
-        return tuple(name for name in ("alpha", "beta")
-                     if min(abs(getattr(self, name) - b) for b in EXPONENT_BOUNDS) < AT_BOUND)
+        """The exponents the points do not determine: stopped at a bound of EXPONENT_BOUNDS, or
+        `flat` (a term too small to see anywhere in the data, such as A = 0.016 with alpha = 8
+        over N >= 10^4, fits as well as alpha = 0 does, and which one an optimiser ends at is
+        chance)."""
+        return tuple(name for name in ("alpha", "beta") if self.stopped_at_bound(name) or name in self.flat)
+
+    def stopped_at_bound(self, name: str) -> bool:
+        return min(abs(getattr(self, name) - b) for b in EXPONENT_BOUNDS) < AT_BOUND
 
     @property
     def ci(self) -> dict[str, tuple[float, float]]:
@@ -139,6 +146,7 @@ class LawFit:
             ci_level=float(data.get("ci_level", 0.95)),
             delta=float(data.get("delta", 1e-3)),
             boot=tuple(tuple(float(v) for v in row) for row in data.get("boot", ())),
+            flat=tuple(data.get("flat", ())),
         )
 
 
@@ -157,7 +165,17 @@ def fit_law(
         boot = _bootstrap(log_n, log_d, log_l, best, config)
         huber, _ = huber_objective(best, log_n, log_d, log_l, config.delta)
     return LawFit(*_natural(best), huber_loss=huber, n_points=len(log_l), ci_level=config.ci_level,
-                  delta=config.delta, boot=boot)
+                  delta=config.delta, boot=boot, flat=_flat_terms(_natural(best), log_n, log_d))
+
+
+def _flat_terms(natural: tuple[float, ...], log_n: np.ndarray, log_d: np.ndarray) -> tuple[str, ...]:
+    """The exponents whose term A/N^alpha (or B/D^beta) changes by less than FLAT of the lowest
+    fitted loss between the smallest and the largest N (or D) of the data."""
+    E, A, B, alpha, beta = natural
+    lowest = E + A * np.exp(-alpha * log_n.max()) + B * np.exp(-beta * log_d.max())
+    spans = {"alpha": A * (np.exp(-alpha * log_n.min()) - np.exp(-alpha * log_n.max())),
+             "beta": B * (np.exp(-beta * log_d.min()) - np.exp(-beta * log_d.max()))}
+    return tuple(name for name, span in spans.items() if span < FLAT * lowest)
 
 
 def huber_objective(

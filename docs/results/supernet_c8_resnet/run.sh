@@ -76,3 +76,17 @@ python docs/results/supernet_c8_resnet/distinct/score.py map=runs/c8-sn-cpu/map/
 python docs/results/supernet_c8_resnet/distinct/score.py --val 2000 separate=runs/c8-sn-cpu/separate/supernet/all \
     map=runs/c8-sn-cpu/map/supernet/all > docs/results/supernet_c8_resnet/distinct/score_val2000.log
 
+# 7. Session 10: a supernet per stage count (per_stage_count/README.md), the two side by side,
+#    then the control (the first 100 steps of the mixed and the three-stage supernet):
+python docs/results/supernet_c8_resnet/per_stage_count/stage_supernet.py 3 2 runs/c8-sn-stages3 \
+    > docs/results/supernet_c8_resnet/per_stage_count/stages3_2x20000.log &
+python docs/results/supernet_c8_resnet/per_stage_count/stage_supernet.py 2 1 runs/c8-sn-stages2 \
+    > docs/results/supernet_c8_resnet/per_stage_count/stages2_1x20000.log
+wait
+cp runs/c8-sn-stages3/scores.json docs/results/supernet_c8_resnet/per_stage_count/stages3_2x20000.json
+cp runs/c8-sn-stages2/scores.json docs/results/supernet_c8_resnet/per_stage_count/stages2_1x20000.json
+for which in mixed three; do
+    WHICH=$which python docs/results/supernet_c8_resnet/per_stage_count/control.py \
+        > docs/results/supernet_c8_resnet/per_stage_count/control_$which.log &
+done
+wait

@@ -264,6 +264,16 @@ def test_search_promotes_by_the_table_and_the_best_finalist_mean_wins(tmp_path):
     assert (tmp_path / "pareto.png").stat().st_size > 1000
 
 
+def test_equal_scores_rank_the_network_with_fewer_flops_first():
+    def record(key: str, trial: int, flops: int | None, metric: float) -> TrialRecord:
+        return TrialRecord(key=key, status="ok", sample={}, arch={"name": key}, flops=flops, params=1, metric=metric,
+                           seconds=1.0, trial=trial, fidelity="1x8")
+
+    records = [record("a", 1, 300, 0.7), record("b", 2, 100, 0.7), record("c", 3, 200, 0.8), record("d", 4, 50, 0.6),
+               record("e", 5, None, 0.7), record("f", 6, 100, 0.7)]
+    assert [s.record.key for s in standings(records)] == ["c", "b", "f", "a", "e", "d"]
+
+
 def test_retrain_promotion_trains_every_rung_from_scratch(tmp_path):
     trainer = TableTrainer()
     search(tmp_path, trainer, promotion="retrain")

@@ -4,6 +4,7 @@ ranking by both (`eqnas.search.fidelity.rank`). Outputs, `eqnas report` and the 
 read it."""
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -28,13 +29,16 @@ class Standing:
 
 
 def standings(records: list[TrialRecord]) -> list[Standing]:
-    """Every candidate that was trained or tried, best first."""
+    """Every candidate that was trained or tried, best first; of equal scores, the one with fewer
+    FLOPs (then the one trained first)."""
     last = {r.run: r for r in records if r.status != "rejected"}  # a run recorded twice: the last
     runs: dict[str, list[TrialRecord]] = defaultdict(list)
     for record in sorted(last.values(), key=lambda r: (r.trial, r.rung, r.seed)):
         runs[record.key].append(record)
-    table = {key: tuple(mean_score([r.metric for r in own if r.rung == k]) for k in range(own[-1].rung + 1))
-             for key, own in runs.items()}
+    # rank() keeps the table's order among equal scores: the network with fewer FLOPs first
+    cheaper_first = sorted(runs, key=lambda key: (_flops(runs[key][0]), runs[key][0].trial))
+    table = {key: tuple(mean_score([r.metric for r in runs[key] if r.rung == k]) for k in range(runs[key][-1].rung + 1))
+             for key in cheaper_first}
     result = []
     for key in rank(table):
         scored = [k for k, score in enumerate(table[key]) if score is not None]
@@ -42,3 +46,7 @@ def standings(records: list[TrialRecord]) -> list[Standing]:
         result.append(Standing(at_rung[0], table[key], sum(r.status == "ok" for r in at_rung),
                                sum(r.seconds for r in runs[key])))
     return result
+
+
+def _flops(record: TrialRecord) -> float:
+    return math.inf if record.flops is None else record.flops

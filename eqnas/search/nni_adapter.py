@@ -22,9 +22,10 @@ What NNI does, checked against its source and by ``tests/test_nni_adapter.py``
     and ``Deduplication("replay")`` answers a repeat with the first run's metric instead of
     evaluating it again. With the caller's ``identity``, a repeat is any sample with the identity
     of one whose trial has ended (eqnas: one that builds the same network), so samples that
-    differ only in labels the network does not use take one trial, not one each. TPE's own guard replaces a repeat with the next point of a grid, and
-    after its 20 random warm-up trials TPE mostly proposes repeats on spaces of a few hundred
-    points, so there much of its exploration follows grid order.
+    differ only in labels the network does not use take one trial, not one each. TPE's own
+    guard replaces a repeat with the next point of a grid, and after its 20 random warm-up
+    trials TPE mostly proposes repeats on spaces of a few hundred points, so there much of its
+    exploration follows grid order.
   * Failures: an exception in ``evaluate``, or a metric that is not a finite number, marks the
     trial failed (``continue_on_failure``, or a failed trial process) and the search goes on.
     The strategy gets no metric for it; a failed trial still counts towards ``max_trials``.
@@ -54,7 +55,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,20 @@ def run_search(
 
 
 def _on_labels(identity: Identity | None, choices: dict[str, list]) -> Identity | None:
-    """`identity` of NNI's sample, read as the plain dict of the search's labels."""
+    """`identity` of NNI's sample, read as the plain dict of the search's labels, once per sample
+    (each repeat compares itself with every model so far)."""
     if identity is None:
         return None
-    return lambda sample: identity({label: sample[label] for label in choices})
+    known: dict[frozenset, Hashable] = {}
+
+    def of(sample: dict) -> Hashable:
+        plain = {label: sample[label] for label in choices}
+        key = frozenset(plain.items())
+        if key not in known:
+            known[key] = identity(plain)
+        return known[key]
+
+    return of
 
 
 def _run_in_process(space: _ChoiceSpace, evaluator: FunctionalEvaluator, chain: Chain, folder: str,

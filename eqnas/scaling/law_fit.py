@@ -164,8 +164,9 @@ def fit_law(
         best = _fit_multistart(log_n, log_d, log_l, config)
         boot = _bootstrap(log_n, log_d, log_l, best, config)
         huber, _ = huber_objective(best, log_n, log_d, log_l, config.delta)
-    return LawFit(*_natural(best), huber_loss=huber, n_points=len(log_l), ci_level=config.ci_level,
-                  delta=config.delta, boot=boot, flat=_flat_terms(_natural(best), log_n, log_d))
+    natural = _natural(best)
+    return LawFit(*natural, huber_loss=huber, n_points=len(log_l), ci_level=config.ci_level,
+                  delta=config.delta, boot=boot, flat=_flat_terms(natural, log_n, log_d))
 
 
 def _flat_terms(natural: tuple[float, ...], log_n: np.ndarray, log_d: np.ndarray) -> tuple[str, ...]:

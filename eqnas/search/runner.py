@@ -83,11 +83,15 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
 
     shown: set[Run] = set()
 
+    def show(record: TrialRecord) -> None:
+        if record.run not in earlier and record.run not in shown:
+            shown.add(record.run)
+            echo(trial_line(record, space.proxy.metric, len(fidelity.rungs)))
+
     def ran(run: Run) -> None:
         record = log.finished().get(run)
-        if record is not None and run not in earlier and run not in shown:
-            shown.add(run)
-            echo(trial_line(record, space.proxy.metric, len(fidelity.rungs)))
+        if record is not None:
+            show(record)
 
     on_this_machine = config.concurrency > 1 and config.training_service is None
     threads = max(1, (os.cpu_count() or 1) // config.concurrency) if on_this_machine else None
@@ -104,9 +108,8 @@ def run_search(space: SearchSpace, config: SearchConfig, train_fn: TrainFn, out_
         )
         # NNI can end an experiment before the end events of its last trial processes reach this
         # process; their records are in the log, so their lines are printed from there.
-        finished = log.finished()
-        for run in sorted(finished, key=lambda run: finished[run].trial or 0):
-            ran(run)
+        for record in sorted(log.finished().values(), key=lambda record: record.trial):
+            show(record)
     elif accept({}):
         try:
             runner({})

@@ -90,3 +90,22 @@ for which in mixed three; do
         > docs/results/supernet_c8_resnet/per_stage_count/control_$which.log &
 done
 wait
+
+# 8. Session 11 (runs/ of earlier sessions gone): the references into runs/rank_fidelity from the
+#    committed records, the zero-cost scorers, BigNAS's identity-initialised blocks, the baseline's
+#    recipe trained again (variant.py counts the FLOPs once into runs/c8-sn-cpu/map/flops.json),
+#    and both scored on the two reference sets by accuracy and by validation loss:
+R=docs/results/supernet_c8_resnet
+mkdir -p runs/rank_fidelity
+cat $R/references_c8_resnet_100M.jsonl $R/references_seed1_later.jsonl > runs/rank_fidelity/c8_resnet_100M.jsonl
+cp $R/distinct/references_distinct.jsonl runs/rank_fidelity/c8_resnet_100M_distinct.jsonl
+python $R/zero_cost.py > $R/zero_cost.log
+python $R/variants/variant.py runs/c8-sn-zero 2 2 0 --zero-init > $R/variants/zero_init_2x20000.log
+python $R/variants/variant.py runs/c8-sn-cpu 2 2 0 > $R/variants/baseline_retrained_2x20000.log
+python $R/distinct/score.py zero-init=runs/c8-sn-zero/separate/supernet/all > $R/variants/zero_init_union.log
+python $R/distinct/score.py retrained-baseline=runs/c8-sn-cpu/separate/supernet/all > $R/variants/baseline_retrained_union.log
+python $R/distinct/score.py --metric loss retrained-baseline=runs/c8-sn-cpu/separate/supernet/all \
+    zero-init=runs/c8-sn-zero/separate/supernet/all > $R/variants/by_loss_union.log
+#    (score.py writes distinct/score.json and score_loss.json; the committed copies are
+#    variants/baseline_retrained_union.json and by_loss_union.json; variant.py's own json files
+#    are runs/c8-sn-*/variant_c8_resnet_100M.json, committed as variants/*_2x20000.json)

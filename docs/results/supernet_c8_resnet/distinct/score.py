@@ -5,10 +5,12 @@ tau within the top third against the two-seed reference means, on each set, on t
 networks: one is in both) and within the two-stage and the three-stage networks of the union.
 Scored as the search scores (500 validation images, seed 0) and on a second 500-image subset.
 
-    python docs/results/supernet_c8_resnet/distinct/score.py [--val 500] NAME=RUN_FOLDER... > score.log
+    python docs/results/supernet_c8_resnet/distinct/score.py [--val 500] [--metric acc] NAME=RUN_FOLDER... > score.log
+
+--metric loss ranks by the validation cross-entropy (lower first) instead of the accuracy.
 
 RUN_FOLDER holds supernet.pt (e.g. runs/c8-sn-cpu/separate/supernet/all). Writes score.json here
-(score_val<N>.json for another --val: validation images per subset).
+(score_val<N>.json for another --val: validation images per subset; score_loss*.json by loss).
 """
 import json
 import sys
@@ -38,13 +40,16 @@ splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(sp
                       seed=space.proxy.seed)
 args = sys.argv[1:]
 val = int(args[args.index("--val") + 1]) if "--val" in args else 500
-args = [a for i, a in enumerate(args) if a != "--val" and (i == 0 or args[i - 1] != "--val")]
+metric = args[args.index("--metric") + 1] if "--metric" in args else "acc"
+args = [a for i, a in enumerate(args) if a not in ("--val", "--metric") and (i == 0 or args[i - 1] not in ("--val", "--metric"))]
+sign = -1.0 if metric == "loss" else 1.0  # a lower loss ranks higher
 subsets = {seed: score_data(splits, seed=seed, val_size=val) for seed in (0, 1)}
 result = {"references": {k: {"mean": union[k][1], "stages": stages[k]} for k in union}, "supernets": {}}
 for arg in args:
     name, folder = arg.split("=", 1)
     supernet = load_supernet(ROOT / folder).eval()
-    acc = {seed: {k: score_subnet(supernet, union[k][0], data)["acc"] for k in union} for seed, data in subsets.items()}
+    acc = {seed: {k: sign * score_subnet(supernet, union[k][0], data)[metric] for k in union}
+           for seed, data in subsets.items()}
     rows = {}
     for group, keys in groups.items():
         truth = [union[k][1] for k in keys]
@@ -56,5 +61,7 @@ for arg in args:
             top = "" if row["top_third"] is None else f", top third {row['top_third']:.2f}"
             print(f"{name}: {group} ({len(keys)}), val subset {seed}: tau {row['tau']:.2f}, rho {row['rho']:.2f}{top}",
                   flush=True)
-    result["supernets"][name] = {"folder": folder, "acc": {str(s): a for s, a in acc.items()}, "rank": rows}
-Path(__file__).with_name("score.json" if val == 500 else f"score_val{val}.json").write_text(json.dumps(result, indent=1))
+    scores = {str(s): a for s, a in acc.items()}
+    result["supernets"][name] = {"folder": folder, "acc" if metric == "acc" else f"-{metric}": scores, "rank": rows}
+Path(__file__).with_name(("score" if metric == "acc" else f"score_{metric}")
+                         + ("" if val == 500 else f"_val{val}") + ".json").write_text(json.dumps(result, indent=1))

@@ -7,6 +7,9 @@ config and FLOP counts) and its inherited accuracy on the 12 rank-fidelity refer
 --labels: every subnet learns from the labels instead of the largest one's outputs.
 --distinct-draws: a random subnet is drawn uniformly from the distinct networks within the cap
 (eqnas draws from its samples, and a two-stage network is six samples of c8_resnet).
+--zero-init: the last batch norm of every residual block's body starts at scale 0, so a block
+starts as the identity (BigNAS, Yu et al. 2020, section 3.1), and a stage's second block is
+then a small change whether or not a subnet has it.
 --records R: score against these references (default: the 12 of run.sh step 1); a supernet
 already trained in OUT is read back, not trained again.
 
@@ -26,7 +29,7 @@ from eqnas.search.space import fit_to_data, load_space
 from eqnas.supernet.score import score_data, score_subnet
 from eqnas.supernet.supernet import Supernet
 from eqnas.supernet.train import Sandwich, train_supernet
-from eqnas.supernet.flop_counts import read_flop_counts
+from eqnas.supernet.flop_counts import read_flop_counts, write_flop_counts
 torch.set_num_threads(1)
 out, epochs, rand, frontier = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 if "--labels" in sys.argv:  # every subnet learns from the labels: no in-place distillation
@@ -58,11 +61,18 @@ refs = references(records, "3x20000")
 splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]), seed=space.proxy.seed)
 config = proxy_config(space.proxy, "cpu").replace(epochs=epochs, subset=20000)
 sn = Supernet(space, {}, "separate")
+if "--zero-init" in sys.argv:
+    with torch.no_grad():
+        for key, value in sn.weights.items():
+            if ":body:1:1:bn:weight" in key:
+                value.zero_()
 cache = read_flop_counts(ROOT / "runs/c8-sn-cpu/map", ())
 cpu = time.process_time()
 train_supernet(sn, splits, config, out / "separate" / "supernet" / "all", Sandwich(random_subnets=rand, flops_cap=100_000_000, **({"frontier": True} if frontier else {})),
                log=lambda l: print(l, flush=True) if "step 310" in l or "counting" in l or "within" in l else None, flops_cache=cache)
 print(f"train {time.process_time() - cpu:.0f} CPU s", flush=True)
+if cache:
+    write_flop_counts(ROOT / "runs/c8-sn-cpu/map", (), cache)
 sn.eval()
 keys = sorted(refs, key=lambda k: refs[k][1]); truth = [refs[k][1] for k in keys]
 res = {}

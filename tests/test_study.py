@@ -192,6 +192,27 @@ def test_a_searched_arm_must_fit_its_budget_in_every_privacy_setting(tmp_path, p
         check_arms(config, cells(config), StudyData(config))
 
 
+def test_cells_that_build_the_same_networks_count_their_flops_once_and_each_budget_is_checked(tmp_path, monkeypatch):
+    """Two arms on the tiny space at two budgets are four searched cells of one network: counted
+    once in each training mode (2 counts, not 8), and the budget it does not fit is still refused."""
+    import eqnas.search.flop_filter as flop_filter
+    from eqnas.study.data import StudyData
+    from eqnas.study.grid import cells
+    from eqnas.study.winners import check_arms
+
+    counted, real = [], flop_filter.arch_flops
+    monkeypatch.setattr(flop_filter, "arch_flops", lambda arch: counted.append(arch) or real(arch))
+    study = _study(tmp_path, budgets=["200K", "300K"])
+    study["arms"], study["compare"] = study["arms"][1:], []
+    config = parse_study(study)
+    check_arms(config, cells(config), StudyData(config))
+    assert len([c for c in cells(config) if c.arm.searched]) == 4 and len(counted) == 2
+    study["budgets"] = ["200K", "120K"]
+    config = parse_study(study)
+    with pytest.raises(EqnasError, match=r"arm 'searched' on synthetic at 120K: .* the smallest needs 130K"):
+        check_arms(config, cells(config), StudyData(config))
+
+
 @pytest.mark.parametrize("search_data,needle", [
     ({}, "a DP study must search on data disjoint from its private training set"),
     ({"dataset": "fashion-mnist"}, "search_data.dataset 'fashion-mnist' holds the images of 'fashion-mnist-rot'"),

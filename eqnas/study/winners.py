@@ -58,15 +58,16 @@ def cell_space(config: StudyConfig, cell: Cell, data: StudyData) -> SearchSpace:
 def check_arms(config: StudyConfig, cells: list[Cell], data: StudyData) -> None:
     """Before anything trains: every searched space has a candidate within each of its budgets,
     and every fixed architecture fits every budget it is placed at, measured on the network
-    that trains (in every privacy setting). Cells of one space, dataset and training modes share
-    their FLOP counts: a sample's FLOPs do not depend on the budget."""
+    that trains (in every privacy setting). Cells that build the same networks (one space file,
+    the same choices once fitted to the data, the same training modes) share their FLOP counts:
+    a sample's FLOPs depend neither on the budget nor on the proxy's data beyond its shape."""
     counts: dict[tuple, dict] = {}
     for cell in cells:
         if cell.arm.searched:
-            modes = training_modes(config, cell)
-            shared = counts.setdefault((cell.arm.space, cell.dataset, modes), {})
+            space, modes = cell_space(config, cell, data), training_modes(config, cell)
+            shared = counts.setdefault((cell.arm.space, repr(space.choices), modes), {})
             try:
-                FlopFilter(cell_space(config, cell, data), cell.budget, modes=modes, _cache=shared).check_feasible()
+                FlopFilter(space, cell.budget, modes=modes, _cache=shared).check_feasible()
             except EqnasError as error:
                 raise EqnasError(f"arm {cell.arm.name!r} on {cell.dataset} at {format_flops(cell.budget)}: "
                                  f"{error}") from None

@@ -36,7 +36,7 @@ def fresh(splits, kernels="map", **overrides) -> Supernet:
     return Supernet(adapt_space(tiny("c4", **overrides), splits.info), kernels=kernels)
 
 
-# 32 subnets (tiny c4 has 1,024): a test that counts every subnet's FLOPs twice stays within seconds
+# 64 subnets (tiny c4 has 1,024): a test that counts every subnet's FLOPs twice stays within seconds
 TWO_STAGES = {"num_stages": [2], "stages": [{"depth": [1, 2], "width": [1, 2], "kernel": 3, "stride": 1},
                                             {"depth": [1, 2], "width": [2, 3], "kernel": [3, 5], "stride": 2}]}
 

@@ -50,13 +50,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def references(path: Path, fidelity: str) -> dict[str, tuple[dict, float]]:
-    """key -> (sample, mean reference accuracy over its seeds) from rank_fidelity's records."""
+    """key -> (sample, mean reference accuracy over its seeds) from rank_fidelity's records; a
+    seed recorded twice (records joined from two files) counts once."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    by_key: dict[str, list[dict]] = {}
+    by_key: dict[str, dict[int, dict]] = {}
     for row in rows:
         if row["reference"] and row["fidelity"] == fidelity:
-            by_key.setdefault(row["key"], []).append(row)
-    return {key: (runs[0]["sample"], statistics.mean(r["metric"] for r in runs)) for key, runs in by_key.items()}
+            by_key.setdefault(row["key"], {}).setdefault(row["seed"], row)
+    return {key: (next(iter(runs.values()))["sample"], statistics.mean(r["metric"] for r in runs.values()))
+            for key, runs in by_key.items()}
 
 
 def step_cost(space: SearchSpace, splits, steps: int, batch: int, cap: int | None,

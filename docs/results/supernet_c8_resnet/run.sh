@@ -97,6 +97,7 @@ wait
 #    and both scored on the two reference sets by accuracy and by validation loss:
 R=docs/results/supernet_c8_resnet
 mkdir -p runs/rank_fidelity
+# (the two files both hold seed 1 of two networks; supernet_rank.references counts a seed once)
 cat $R/references_c8_resnet_100M.jsonl $R/references_seed1_later.jsonl > runs/rank_fidelity/c8_resnet_100M.jsonl
 cp $R/distinct/references_distinct.jsonl runs/rank_fidelity/c8_resnet_100M_distinct.jsonl
 python $R/zero_cost.py > $R/zero_cost.log

@@ -10,22 +10,18 @@ references committed here: see run.sh step 8).
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from supernet_rank import references  # noqa: E402
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE / "distinct"))
+from score import reference_groups  # noqa: E402
 from eqnas.profiling import arch_flops, arch_params  # noqa: E402
 from eqnas.search import rank_stats  # noqa: E402
 from eqnas.search.space import fit_to_data, load_space  # noqa: E402
 
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
-sets = {name: references(ROOT / "runs/rank_fidelity" / f"{file}.jsonl", "3x20000")
-        for name, file in (("samples", "c8_resnet_100M"), ("distinct", "c8_resnet_100M_distinct"))}
-union = {**sets["samples"], **sets["distinct"]}
+union, groups = reference_groups(space)
 archs = {key: space.to_arch(sample) for key, (sample, _) in union.items()}
 scorers = {"FLOPs": {k: arch_flops(a) for k, a in archs.items()}, "parameters": {k: arch_params(a) for k, a in archs.items()}}
-groups = {**{name: sorted(refs) for name, refs in sets.items()}, "union": sorted(union),
-          "union, two-stage": sorted(k for k in union if len(archs[k].stages) == 2),
-          "union, three-stage": sorted(k for k in union if len(archs[k].stages) == 3)}
 for name, score in scorers.items():
     for group, keys in groups.items():
         mine, truth = [score[k] for k in keys], [union[k][1] for k in keys]

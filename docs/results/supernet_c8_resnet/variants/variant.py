@@ -67,11 +67,12 @@ if "--zero-init" in sys.argv:
             if ":body:1:1:bn:weight" in key:
                 value.zero_()
 cache = read_flop_counts(ROOT / "runs/c8-sn-cpu/map", ())
+counted_here = not cache  # the training counts them into `cache`; kept for the next variant
 cpu = time.process_time()
 train_supernet(sn, splits, config, out / "separate" / "supernet" / "all", Sandwich(random_subnets=rand, flops_cap=100_000_000, **({"frontier": True} if frontier else {})),
                log=lambda l: print(l, flush=True) if "step 310" in l or "counting" in l or "within" in l else None, flops_cache=cache)
 print(f"train {time.process_time() - cpu:.0f} CPU s", flush=True)
-if cache:
+if counted_here and cache:
     write_flop_counts(ROOT / "runs/c8-sn-cpu/map", (), cache)
 sn.eval()
 keys = sorted(refs, key=lambda k: refs[k][1]); truth = [refs[k][1] for k in keys]

@@ -110,3 +110,17 @@ python $R/distinct/score.py --metric loss retrained-baseline=runs/c8-sn-cpu/sepa
 #    (score.py writes distinct/score.json and score_loss.json; the committed copies are
 #    variants/baseline_retrained_union.json and by_loss_union.json; variant.py's own json files
 #    are runs/c8-sn-*/variant_c8_resnet_100M.json, committed as variants/*_2x20000.json)
+
+# 9. Session 12: is the rank error noise or bias? The eight trainings' inherited accuracies
+#    averaged (pooled.py), then the teacher that holds every choice within the cap (805M FLOPs:
+#    5x5 kernels, 16-field second stage), trained 1x16000 (about the baseline's cost) with two
+#    seeds side by side, each scored on the first set and on both sets:
+python $R/variants/pooled.py > $R/variants/pooled.log
+python $R/variants/variant.py runs/c8-sn-cover 1 2 0 --covering-teacher --images 16000 > $R/variants/covering_1x16000.log &
+python $R/variants/variant.py runs/c8-sn-cover-s1 1 2 0 --covering-teacher --images 16000 --seed 1 > $R/variants/covering_1x16000_seed1.log &
+wait
+cp runs/c8-sn-cover/variant_c8_resnet_100M.json $R/variants/covering_1x16000.json
+cp runs/c8-sn-cover-s1/variant_c8_resnet_100M.json $R/variants/covering_1x16000_seed1.json
+python $R/distinct/score.py covering=runs/c8-sn-cover/separate/supernet/all \
+    covering-seed1=runs/c8-sn-cover-s1/separate/supernet/all > $R/variants/covering_union.log
+#    (score.py writes distinct/score.json; the committed copy is variants/covering_union.json)

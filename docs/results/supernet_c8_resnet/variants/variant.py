@@ -10,6 +10,13 @@ config and FLOP counts) and its inherited accuracy on the 12 rank-fidelity refer
 --zero-init: the last batch norm of every residual block's body starts at scale 0, so a block
 starts as the identity (BigNAS, Yu et al. 2020, section 3.1), and a stage's second block is
 then a small change whether or not a subnet has it.
+--covering-teacher: the sandwich's largest subnet (the teacher) is the one whose every elastic label
+is the largest any subnet within the cap has (c8_resnet within 100M: 805M FLOPs, three stages,
+5x5 kernels, 16 fields in the second stage), so it trains every weight a subnet within the cap
+uses; before training, 4 sandwich steps are timed against as many steps of the largest
+subnet within the cap alone (the bar's reference network), as benchmarks/supernet_rank.py does.
+--images N: supernet training images (default 20,000).
+--seed S: the training's seed (data order, subnet draws; default the space's proxy seed, 0).
 --records R: score against these references (default: the 12 of run.sh step 1); a supernet
 already trained in OUT is read back, not trained again.
 
@@ -55,11 +62,25 @@ if "--distinct-draws" in sys.argv:  # uniform over the distinct networks within 
 
     draws_module.WithinCap.__init__ = distinct_init
     draws_module.WithinCap.random = lambda self, rng: self.space.to_arch(rng.choice(self.networks))
+if "--covering-teacher" in sys.argv:  # the teacher holds every label any subnet within the cap has
+    import eqnas.supernet.draws as draws_module
+    capped_init = draws_module.WithinCap.__init__
+
+    def covering_init(self, supernet, *args, **kwargs):
+        capped_init(self, supernet, *args, **kwargs)
+        self.capped_largest = self._largest
+        samples = [s for s in self.space.enumerate() if self.space.key({**self.outer, **s}) in self.flops]
+        self._largest = {**self.outer, **{label: max(s[label] for s in samples) for label in samples[0]}}
+
+    draws_module.WithinCap.__init__ = covering_init
+images = int(sys.argv[sys.argv.index("--images") + 1]) if "--images" in sys.argv else 20000
 records = Path(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl"
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
 refs = references(records, "3x20000")
 splits = load_dataset(space.proxy.data, space.proxy.data_root, resolution=max(space.choices["resolution"]), seed=space.proxy.seed)
-config = proxy_config(space.proxy, "cpu").replace(epochs=epochs, subset=20000)
+config = proxy_config(space.proxy, "cpu").replace(epochs=epochs, subset=images)
+if "--seed" in sys.argv:
+    config = config.replace(seed=int(sys.argv[sys.argv.index("--seed") + 1]))
 sn = Supernet(space, {}, "separate")
 if "--zero-init" in sys.argv:
     with torch.no_grad():
@@ -68,9 +89,32 @@ if "--zero-init" in sys.argv:
                 value.zero_()
 cache = read_flop_counts(ROOT / "runs/c8-sn-cpu/map", ())
 counted_here = not cache  # the training counts them into `cache`; kept for the next variant
+if "--covering-teacher" in sys.argv and not (out / "separate" / "supernet" / "all" / "supernet.pt").is_file():
+    from eqnas.supernet.draws import subnet_draws
+    from eqnas.supernet.train import DISTILLATION, sandwich_step, step_archs
+    from eqnas.train.loaders import take_subset, train_loader
+    from eqnas.train.optim import make_criterion
+    draws = subnet_draws(Supernet(space, {}, "separate"), 100_000_000, cache)
+    probe = Supernet(space, {}, "separate").train()
+    static = probe.extract(space.to_arch(draws.capped_largest)).train()
+    criterion, distill = make_criterion(splits.info.task, 0.0), DISTILLATION[splits.info.task]
+    batches = [b for _, b in zip(range(4), train_loader(take_subset(splits.train, 4 * config.batch_size, 0), config.batch_size, 0, 0))]
+    cpu = time.process_time()
+    for step, (x, y) in enumerate(batches):
+        sandwich_step(probe, x, y, step_archs(draws, 0, 1, step, rand), criterion, distill)
+    sandwich_cpu = time.process_time() - cpu
+    cpu = time.process_time()
+    for x, y in batches:
+        criterion(static(x), y).backward()
+    alone_cpu = time.process_time() - cpu
+    share = epochs * images / (3 * 20000)
+    print(f"cost: a sandwich step is {sandwich_cpu / alone_cpu:.2f}x a step of the largest subnet within 100M alone "
+          f"({sandwich_cpu:.1f} vs {alone_cpu:.1f} CPU s for 4 steps); {epochs}x{images} is {share:.2f} of the reference "
+          f"3x20000, so this supernet costs {share * sandwich_cpu / alone_cpu:.2f} reference trainings", flush=True)
+    del probe, static
 cpu = time.process_time()
 train_supernet(sn, splits, config, out / "separate" / "supernet" / "all", Sandwich(random_subnets=rand, flops_cap=100_000_000, **({"frontier": True} if frontier else {})),
-               log=lambda l: print(l, flush=True) if "step 310" in l or "counting" in l or "within" in l else None, flops_cache=cache)
+               log=lambda l: print(l, flush=True) if "step 310" in l or "step 250/" in l or "counting" in l or "within" in l else None, flops_cache=cache)
 print(f"train {time.process_time() - cpu:.0f} CPU s", flush=True)
 if counted_here and cache:
     write_flop_counts(ROOT / "runs/c8-sn-cpu/map", (), cache)

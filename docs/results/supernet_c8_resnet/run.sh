@@ -124,3 +124,14 @@ cp runs/c8-sn-cover-s1/variant_c8_resnet_100M.json $R/variants/covering_1x16000_
 python $R/distinct/score.py covering=runs/c8-sn-cover/separate/supernet/all \
     covering-seed1=runs/c8-sn-cover-s1/separate/supernet/all > $R/variants/covering_union.log
 #    (score.py writes distinct/score.json; the committed copy is variants/covering_union.json)
+
+# 10. Session 12: each step's teacher drawn from the cap's frontier and the random subnets from
+#     those it holds (at the baseline's recipe, 2x20000), two seeds side by side:
+for s in 0 1; do
+    python $R/variants/variant.py runs/c8-sn-ft-s$s 2 2 0 --frontier-teacher --seed $s > $R/variants/frontier_teacher_2x20000_seed$s.log &
+done
+wait
+for s in 0 1; do cp runs/c8-sn-ft-s$s/variant_c8_resnet_100M.json $R/variants/frontier_teacher_2x20000_seed$s.json; done
+python $R/distinct/score.py frontier-teacher=runs/c8-sn-ft-s0/separate/supernet/all \
+    frontier-teacher-seed1=runs/c8-sn-ft-s1/separate/supernet/all > $R/variants/frontier_teacher_union.log
+#    (the committed copy of distinct/score.json: variants/frontier_teacher_union.json)

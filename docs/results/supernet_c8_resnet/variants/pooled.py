@@ -1,6 +1,6 @@
 """Is the supernets' rank error noise or bias? The inherited accuracies of the eight supernets trained
 here within the baseline's recipe and cost (the `*_2x20000.json` and
-`longer_3x20000_one_random.json` files, one per training; not session 12's covering teacher) are
+`longer_3x20000_one_random.json` files, one per training; not session 12's two teachers) are
 averaged per reference network and ranked against the two-seed reference means: if each
 training's error were its own noise, the average of eight would rank better than any one. Then
 each network's average against a straight line through (reference, average): which choices the

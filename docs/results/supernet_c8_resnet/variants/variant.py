@@ -15,6 +15,12 @@ is the largest any subnet within the cap has (c8_resnet within 100M: 805M FLOPs,
 5x5 kernels, 16 fields in the second stage), so it trains every weight a subnet within the cap
 uses; before training, 4 sandwich steps are timed against as many steps of the largest
 subnet within the cap alone (the bar's reference network), as benchmarks/supernet_rank.py does.
+--frontier-teacher: each step's teacher is drawn from the cap's frontier (the subnets within it
+that no other one within it holds, every label at least as large; 48 distinct networks of
+c8_resnet within 100M), and the random subnets are drawn from the samples within the cap that
+this teacher holds; the smallest is held by every teacher. Every subnet within the cap then
+learns from a teacher that has each of its choices, at the cost of a teacher within the cap
+(timed as for --covering-teacher).
 --images N: supernet training images (default 20,000).
 --seed S: the training's seed (data order, subnet draws; default the space's proxy seed, 0).
 --records R: score against these references (default: the 12 of run.sh step 1); a supernet
@@ -73,6 +79,34 @@ if "--covering-teacher" in sys.argv:  # the teacher holds every label any subnet
         self._largest = {**self.outer, **{label: max(s[label] for s in samples) for label in samples[0]}}
 
     draws_module.WithinCap.__init__ = covering_init
+if "--frontier-teacher" in sys.argv:  # a teacher from the cap's frontier, students it holds
+    import random
+    import eqnas.supernet.draws as draws_module
+    import eqnas.supernet.train as sandwich_module
+    from eqnas.supernet.subnets import sample_of
+    capped_init = draws_module.WithinCap.__init__
+
+    def frontier_init(self, supernet, *args, **kwargs):
+        capped_init(self, supernet, *args, **kwargs)
+        self.capped_largest, space = self._largest, self.space
+        within = [{**self.outer, **s} for s in space.enumerate() if space.key({**self.outer, **s}) in self.flops]
+        canonical = [sample_of(space, space.to_arch(s)) for s in within]  # a dropped stage's labels at their first value
+        networks = list({space.key(c): c for c in canonical}.values())
+
+        def holds(big, small):
+            return all(big[label] >= small[label] for label in space.searched())
+
+        self.frontier = [n for n in networks if not any(o is not n and holds(o, n) for o in networks)]
+        self.held = [[s for s, c in zip(within, canonical) if holds(f, c)] for f in self.frontier]
+
+    def frontier_step_archs(draws, seed, epoch, step, count):
+        rng = random.Random(f"{seed}:{epoch}:{step}")
+        index = rng.randrange(len(draws.frontier))
+        return [draws.space.to_arch(draws.frontier[index]), draws.smallest(),
+                *(draws.space.to_arch(rng.choice(draws.held[index])) for _ in range(count))]
+
+    draws_module.WithinCap.__init__ = frontier_init
+    sandwich_module.step_archs = frontier_step_archs
 images = int(sys.argv[sys.argv.index("--images") + 1]) if "--images" in sys.argv else 20000
 records = Path(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl"
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
@@ -89,12 +123,15 @@ if "--zero-init" in sys.argv:
                 value.zero_()
 cache = read_flop_counts(ROOT / "runs/c8-sn-cpu/map", ())
 counted_here = not cache  # the training counts them into `cache`; kept for the next variant
-if "--covering-teacher" in sys.argv and not (out / "separate" / "supernet" / "all" / "supernet.pt").is_file():
+if ("--covering-teacher" in sys.argv or "--frontier-teacher" in sys.argv) and not (out / "separate" / "supernet" / "all" / "supernet.pt").is_file():
     from eqnas.supernet.draws import subnet_draws
     from eqnas.supernet.train import DISTILLATION, sandwich_step, step_archs
     from eqnas.train.loaders import take_subset, train_loader
     from eqnas.train.optim import make_criterion
     draws = subnet_draws(Supernet(space, {}, "separate"), 100_000_000, cache)
+    if hasattr(draws, "frontier"):
+        print(f"frontier: {len(draws.frontier)} networks, {min(map(len, draws.held))}-{max(map(len, draws.held))} "
+              f"samples within the cap held by each", flush=True)
     probe = Supernet(space, {}, "separate").train()
     static = probe.extract(space.to_arch(draws.capped_largest)).train()
     criterion, distill = make_criterion(splits.info.task, 0.0), DISTILLATION[splits.info.task]

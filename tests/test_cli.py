@@ -77,13 +77,14 @@ def test_malformed_json_and_bad_budget_exit_2(tmp_path):
     ("platform: moon\n", "unknown training service platform 'moon'"),
     ("platform: remote\nmachineList: [{host: 10.0.0.2, user: me, sshKeyFile: /no/such/key}]\n", "/no/such/key"),
 ])
-def test_bad_training_service_file_exits_2_with_one_line(tmp_path, section, needle):
+def test_bad_training_service_file_exits_2_with_one_line_before_the_run_folder_is_written(tmp_path, section, needle):
     service = tmp_path / "service.yaml"
     service.write_text(section)
     result = run("search", "--space", "spaces/c8_resnet.yaml", "--flops", "100M", "--training-service", str(service),
                  "--data", "synthetic", "--out", str(tmp_path / "run"))
     lines = _error_lines(result)
     assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], result.stderr
+    assert not (tmp_path / "run").exists() and "searching" not in result.stdout
 
 
 def test_version():

@@ -29,7 +29,8 @@ def parse_duration(text: str | None) -> float | None:
 
 
 def load_training_service(path: str | None) -> dict | None:
-    """NNI's training-service section from a YAML file (checked by NNI when the search starts)."""
+    """NNI's training-service section from a YAML file, checked by NNI's config classes here, so a
+    bad platform, key or file fails before the run folder is written or any work starts."""
     import yaml
 
     if path is None:
@@ -42,6 +43,9 @@ def load_training_service(path: str | None) -> dict | None:
     if not isinstance(section, dict) or "platform" not in section:
         raise EqnasError(f"--training-service {path}: expected a mapping with a 'platform' key (NNI's "
                          "trainingService section), e.g. platform: remote")
+    from eqnas.search.nni_manager import training_service_config  # imports NNI: only for a mapping
+
+    training_service_config(section)
     return section
 
 

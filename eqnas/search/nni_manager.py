@@ -42,18 +42,7 @@ MANAGER_PRELOAD_JS = Path(__file__).resolve().with_name("nni_manager_preload.js"
 
 def run_in_trial_processes(space: ModelSpace, evaluator: FunctionalEvaluator, chain: Chain, folder: str,
                            max_trials: int, concurrency: int, service: TrainingServiceConfig) -> None:
-    config = NasExperimentConfig(
-        execution_engine=TrainingServiceEngineConfig(),
-        model_format="simplified",
-        training_service=service,
-        trial_concurrency=concurrency,
-        max_trial_number=max_trials,
-        experiment_working_directory=folder,
-    )
-    try:
-        config.validate()
-    except (ValueError, TypeError, AttributeError) as err:
-        raise EqnasError(f"bad training service config: {err}") from err
+    config = _experiment_config(service, concurrency, max_trials, folder)
     local = service.platform == "local"
     if not local:
         _log.warning("training service %r: NNI's manager listens on every network interface, without "
@@ -69,7 +58,9 @@ def run_in_trial_processes(space: ModelSpace, evaluator: FunctionalEvaluator, ch
 
 
 def training_service_config(section: dict | None) -> TrainingServiceConfig:
-    """NNI's config object for a training-service section; None: this machine (``local``)."""
+    """NNI's config object for a training-service section, checked as NNI checks it when an
+    experiment starts (a bad field, or a key file that is not there, fails here); None: this
+    machine (``local``)."""
     if section is None:
         return LocalConfig()
     if not isinstance(section, dict):
@@ -81,7 +72,33 @@ def training_service_config(section: dict | None) -> TrainingServiceConfig:
     if not isinstance(service, TrainingServiceConfig):
         raise EqnasError(f"unknown training service platform {section.get('platform')!r}; NNI's are "
                          "local, remote, openpai, aml, dlc, kubeflow, frameworkcontroller")
+    nni_logger = logging.getLogger("nni")
+    level = nni_logger.level
+    nni_logger.setLevel(logging.ERROR)  # its warnings (e.g. no manager IP) come when the search starts
+    try:
+        _experiment_config(service, concurrency=1, max_trials=1)  # fields and files checked in their context
+    finally:
+        nni_logger.setLevel(level)
     return service
+
+
+def _experiment_config(service: TrainingServiceConfig, concurrency: int, max_trials: int,
+                       folder: str | None = None) -> NasExperimentConfig:
+    """NNI's experiment config for trials in processes, validated as NNI validates it when it
+    starts (a training service's fields are only checked within an experiment's config)."""
+    config = NasExperimentConfig(
+        execution_engine=TrainingServiceEngineConfig(),
+        model_format="simplified",
+        training_service=service,
+        trial_concurrency=concurrency,
+        max_trial_number=max_trials,
+        **({} if folder is None else {"experiment_working_directory": folder}),
+    )
+    try:
+        config.validate()
+    except (ValueError, TypeError, AttributeError) as err:
+        raise EqnasError(f"bad training service config: {err}") from err
+    return config
 
 
 def _free_port(host: str) -> int:

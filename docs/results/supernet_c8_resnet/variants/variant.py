@@ -128,11 +128,11 @@ if ("--covering-teacher" in sys.argv or "--frontier-teacher" in sys.argv) and no
     from eqnas.supernet.train import DISTILLATION, sandwich_step, step_archs
     from eqnas.train.loaders import take_subset, train_loader
     from eqnas.train.optim import make_criterion
-    draws = subnet_draws(Supernet(space, {}, "separate"), 100_000_000, cache)
+    probe = Supernet(space, {}, "separate").train()
+    draws = subnet_draws(probe, 100_000_000, cache)
     if hasattr(draws, "frontier"):
         print(f"frontier: {len(draws.frontier)} networks, {min(map(len, draws.held))}-{max(map(len, draws.held))} "
               f"samples within the cap held by each", flush=True)
-    probe = Supernet(space, {}, "separate").train()
     static = probe.extract(space.to_arch(draws.capped_largest)).train()
     criterion, distill = make_criterion(splits.info.task, 0.0), DISTILLATION[splits.info.task]
     batches = [b for _, b in zip(range(4), train_loader(take_subset(splits.train, 4 * config.batch_size, 0), config.batch_size, 0, 0))]

@@ -28,8 +28,10 @@ $(STAMP): pyproject.toml | system-deps
 
 venv: system-deps $(STAMP)
 
+# one worker per core (at most 4: each holds torch and escnn), one torch thread each, so the
+# CLI subprocesses that tests start do not compete with the other worker for the cores
 test: venv
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --maxprocesses 4
 
 demo: venv
 	$(BIN)/eqnas demo --out $(DEMO_OUT)

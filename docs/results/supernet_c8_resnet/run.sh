@@ -135,3 +135,10 @@ for s in 0 1; do cp runs/c8-sn-ft-s$s/variant_c8_resnet_100M.json $R/variants/fr
 python $R/distinct/score.py frontier-teacher=runs/c8-sn-ft-s0/separate/supernet/all \
     frontier-teacher-seed1=runs/c8-sn-ft-s1/separate/supernet/all > $R/variants/frontier_teacher_union.log
 #    (the committed copy of distinct/score.json: variants/frontier_teacher_union.json)
+
+# 11. Session 13: the same trained supernets scored other ways (no training): the classifier
+#     re-fitted on inherited features, 4 and 16 fine-tuning steps of the whole subnet:
+python $R/variants/probe.py base=runs/c8-sn-cpu/separate/supernet/all zero=runs/c8-sn-zero/separate/supernet/all \
+    ft0=runs/c8-sn-ft-s0/separate/supernet/all > $R/variants/probe.log
+python $R/variants/probe.py --steps 16 --methods finetune --group samples base=runs/c8-sn-cpu/separate/supernet/all \
+    zero=runs/c8-sn-zero/separate/supernet/all ft0=runs/c8-sn-ft-s0/separate/supernet/all > $R/variants/probe_steps16.log

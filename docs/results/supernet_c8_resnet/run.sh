@@ -142,3 +142,12 @@ python $R/variants/probe.py base=runs/c8-sn-cpu/separate/supernet/all zero=runs/
     ft0=runs/c8-sn-ft-s0/separate/supernet/all > $R/variants/probe.log
 python $R/variants/probe.py --steps 16 --methods finetune --group samples base=runs/c8-sn-cpu/separate/supernet/all \
     zero=runs/c8-sn-zero/separate/supernet/all ft0=runs/c8-sn-ft-s0/separate/supernet/all > $R/variants/probe_steps16.log
+
+# 12. Session 13: does more cost help? The baseline's recipe trained twice as long (4x20000, about
+#     4.5 reference trainings) and the covering teacher at the baseline's length (2x20000, 5.11
+#     reference trainings by its own timing), side by side:
+python $R/variants/variant.py runs/c8-sn-long4 4 2 0 > $R/variants/baseline_4x20000.log &
+python $R/variants/variant.py runs/c8-sn-cover-2x 2 2 0 --covering-teacher > $R/variants/covering_2x20000.log &
+wait
+cp runs/c8-sn-long4/variant_c8_resnet_100M.json $R/variants/baseline_4x20000.json
+cp runs/c8-sn-cover-2x/variant_c8_resnet_100M.json $R/variants/covering_2x20000.json

@@ -151,3 +151,25 @@ python $R/variants/variant.py runs/c8-sn-cover-2x 2 2 0 --covering-teacher > $R/
 wait
 cp runs/c8-sn-long4/variant_c8_resnet_100M.json $R/variants/baseline_4x20000.json
 cp runs/c8-sn-cover-2x/variant_c8_resnet_100M.json $R/variants/covering_2x20000.json
+
+# 13. Session 14: how often each choice's weights are trained under each variant's draws (no
+#     training); then three ways of drawing the random subnets, each at the baseline's recipe
+#     (2x20000) with seeds 0 and 1 side by side: both kernel sizes of stages 0 and 1 and both
+#     widths of stage 1 equally likely (--balanced-draws); the first random subnet so and the
+#     second as eqnas draws it (--half); every choice's own weights in as many draws as the cap
+#     allows (--floored-draws). Each pair pooled against the line and scored on both reference sets.
+python $R/variants/exposure.py > $R/variants/exposure.log
+for draws in "balanced --balanced-draws" "half_balanced --balanced-draws --half" "floored --floored-draws"; do
+    set -- $draws; name=$1; shift
+    for s in 0 1; do
+        python $R/variants/variant.py runs/c8-sn-$name-s$s 2 2 0 "$@" --seed $s > $R/variants/${name}_2x20000_seed$s.log &
+    done
+    wait
+    for s in 0 1; do cp runs/c8-sn-$name-s$s/variant_c8_resnet_100M.json $R/variants/${name}_2x20000_seed$s.json; done
+    python $R/variants/pooled.py ${name}_2x20000_seed0.json ${name}_2x20000_seed1.json > $R/variants/${name}_pooled.log
+    python $R/distinct/score.py $name=runs/c8-sn-$name-s0/separate/supernet/all \
+        $name-seed1=runs/c8-sn-$name-s1/separate/supernet/all > $R/variants/${name}_union.log
+    cp $R/distinct/score.json $R/variants/${name}_union.json && git checkout $R/distinct/score.json
+done
+#    (the run folders were runs/c8-sn-bal-s*, c8-sn-half-s*, c8-sn-floor-s*; the names in the
+#    union logs "balanced", "half", "floored")

@@ -42,6 +42,25 @@ def reference_groups(space: SearchSpace) -> tuple[dict[str, tuple[dict, float]],
     return union, groups
 
 
+def rank_rows(label: str, scores: dict, union: dict, groups: dict[str, list[str]], rho: bool = True) -> dict:
+    """{(group, subset): {"n", "tau"[, "rho"], "top_third"}} of `scores` ({subset: {key: score}})
+    against the two-seed reference means, each printed as a line beginning with `label`."""
+    rows = {}
+    for group, keys in groups.items():
+        truth = [union[k][1] for k in keys]
+        for subset, by_key in scores.items():
+            mine = [by_key[k] for k in keys]
+            row = {"n": len(keys), "tau": rank_stats.kendall_tau(mine, truth)}
+            if rho:
+                row["rho"] = rank_stats.spearman_rho(mine, truth)
+            row["top_third"] = rank_stats.tau_within_top(mine, truth) if len(keys) >= 9 else None
+            rows[group, subset] = row
+            extra = (f", rho {row['rho']:.2f}" if rho else "") + (
+                "" if row["top_third"] is None else f", top third {row['top_third']:.2f}")
+            print(f"{label}: {group} ({len(keys)}), val subset {subset}: tau {row['tau']:.2f}{extra}", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--val", type=int, default=500, help="validation images per subset")
@@ -62,18 +81,8 @@ def main() -> None:
         supernet = load_supernet(ROOT / folder).eval()
         scores = {seed: {k: sign * score_subnet(supernet, union[k][0], data)[args.metric] for k in union}
                   for seed, data in subsets.items()}
-        rows = {}
-        for group, keys in groups.items():
-            truth = [union[k][1] for k in keys]
-            for seed in subsets:
-                mine = [scores[seed][k] for k in keys]
-                row = {"n": len(keys), "tau": rank_stats.kendall_tau(mine, truth),
-                       "rho": rank_stats.spearman_rho(mine, truth),
-                       "top_third": rank_stats.tau_within_top(mine, truth) if len(keys) >= 9 else None}
-                rows[f"{group} / val seed {seed}"] = row
-                top = "" if row["top_third"] is None else f", top third {row['top_third']:.2f}"
-                print(f"{name}: {group} ({len(keys)}), val subset {seed}: tau {row['tau']:.2f}, rho {row['rho']:.2f}{top}",
-                      flush=True)
+        rows = {f"{group} / val seed {seed}": row
+                for (group, seed), row in rank_rows(name, scores, union, groups).items()}
         label = "acc" if args.metric == "acc" else f"-{args.metric}"
         result["supernets"][name] = {"folder": folder, label: {str(s): v for s, v in scores.items()}, "rank": rows}
     stem = "score" if args.metric == "acc" else f"score_{args.metric}"

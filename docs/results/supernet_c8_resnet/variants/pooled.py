@@ -1,12 +1,14 @@
 """Is the supernets' rank error noise or bias? The inherited accuracies of the eight supernets trained
-here within the baseline's recipe and cost (the `*_2x20000.json` and
-`longer_3x20000_one_random.json` files, one per training; not session 12's two teachers) are
-averaged per reference network and ranked against the two-seed reference means: if each
-training's error were its own noise, the average of eight would rank better than any one. Then
-each network's average against a straight line through (reference, average): which choices the
-shared weights underrate.
+here within the baseline's recipe and cost by session 11 (`EIGHT`, one file per training; not the
+teachers or the later trainings) are averaged per reference network and ranked against the two-seed
+reference means: if each training's error were its own noise, the average of eight would rank better
+than any one. Then each network's average against a straight line through (reference, average):
+which choices the shared weights underrate.
 
     python docs/results/supernet_c8_resnet/variants/pooled.py > docs/results/supernet_c8_resnet/variants/pooled.log
+
+Other trainings given as file names here (`pooled.py balanced_2x20000_seed0.json ...`) are read
+instead of the eight, and their networks set against their own line.
 """
 import json
 import sys
@@ -18,9 +20,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[3]))
 from eqnas.search.rank_stats import kendall_tau  # noqa: E402
 
-files = sorted(HERE.glob("*_2x20000.json")) + [HERE / "longer_3x20000_one_random.json"]
+EIGHT = ("baseline_2x20000", "baseline_retrained_2x20000", "distinct_draws_2x20000", "frontier_2x20000",
+         "labels_2x20000", "random3_2x20000", "zero_init_2x20000", "longer_3x20000_one_random")  # named: later files share the pattern
+files = [HERE / name for name in sys.argv[1:]] or [HERE / f"{name}.json" for name in EIGHT]
 runs = {path.stem: json.loads(path.read_text()) for path in files}
-first = runs["baseline_2x20000"]  # its reference means are today's (two seeds each, a seed counted once)
+first = json.loads((HERE / "baseline_2x20000.json").read_text())  # its reference means are today's (two seeds each, a seed counted once)
 keys, truth = first["keys"], np.array(first["truth"])
 
 

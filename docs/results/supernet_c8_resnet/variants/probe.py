@@ -32,9 +32,8 @@ from torch.utils.data import DataLoader
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[3]
 sys.path.insert(0, str(HERE.parent / "distinct"))
-from score import reference_groups  # noqa: E402
+from score import rank_rows, reference_groups  # noqa: E402
 from eqnas.data.registry import load_dataset  # noqa: E402
-from eqnas.search import rank_stats  # noqa: E402
 from eqnas.search.space import fit_to_data, load_space  # noqa: E402
 from eqnas.supernet.norms import recalibrate  # noqa: E402
 from eqnas.supernet.record import load_supernet  # noqa: E402
@@ -122,7 +121,8 @@ def main() -> None:
     subsets = [score_data(splits, seed=seed) for seed in (0, 1)]  # the search's own subset is seed 0
     calibration = subsets[0].calibration
     val_sets = [tuple(data.val.tensors) for data in subsets]
-    fit = next(iter(DataLoader(take_subset(splits.train, args.fit_images, 7), batch_size=args.fit_images)))
+    fit = next(iter(DataLoader(take_subset(splits.train, args.fit_images, 7), batch_size=args.fit_images))) \
+        if "refit" in methods else None
     loader = DataLoader(splits.train, batch_size=128, shuffle=True, generator=torch.Generator().manual_seed(11))
     batches = [batch for batch, _ in zip(loader, range(args.steps))]
     result = {"fit_images": args.fit_images, "steps": args.steps, "methods": methods, "group": args.group,
@@ -137,16 +137,9 @@ def main() -> None:
                                                  f"({per_key[key][m][1]:.1f} s)" for m in methods), flush=True)
         rows = {}
         for method in methods:
-            for group, keys in groups.items():
-                truth = [union[k][1] for k in keys]
-                for subset in (0, 1):
-                    mine = [per_key[k][method][0][subset] for k in keys]
-                    row = {"n": len(keys), "tau": rank_stats.kendall_tau(mine, truth),
-                           "top_third": rank_stats.tau_within_top(mine, truth) if len(keys) >= 9 else None}
-                    rows[f"{method} / {group} / val subset {subset}"] = row
-                    top = "" if row["top_third"] is None else f", top third {row['top_third']:.2f}"
-                    print(f"{name}: {method}: {group} ({len(keys)}), val subset {subset}: tau {row['tau']:.2f}{top}",
-                          flush=True)
+            by_subset = {subset: {k: per_key[k][method][0][subset] for k in per_key} for subset in (0, 1)}
+            rows.update({f"{method} / {group} / val subset {subset}": row for (group, subset), row
+                         in rank_rows(f"{name}: {method}", by_subset, union, groups, rho=False).items()})
             worst = max(per_key[k][method][1] for k in per_key)
             print(f"{name}: {method}: at most {worst:.1f} CPU s a subnet", flush=True)
         result["supernets"][name] = {"folder": folder, "rank": rows,

@@ -21,6 +21,17 @@ c8_resnet within 100M), and the random subnets are drawn from the samples within
 this teacher holds; the smallest is held by every teacher. Every subnet within the cap then
 learns from a teacher that has each of its choices, at the cost of a teacher within the cap
 (timed as for --covering-teacher).
+--balanced-draws: each random subnet is drawn from the distinct networks within the cap with
+weights (exposure.balanced_weights) that make both kernel sizes of stages 0 and 1 and both widths
+of stage 1 within the cap equally likely: the choices the largest subnet within 100M lacks. Under
+eqnas's draws their weights are trained by 0.33-0.44 of a step's four subnets, the 3x3 kernels' by
+3.6-3.7 (exposure.log); here by 1.0 and 3.0 (timed as for --covering-teacher).
+--half (with --balanced-draws): only the first random subnet of a step is drawn balanced, the
+second as eqnas draws it (halfway between the two in how often each choice is trained).
+--floored-draws: each random subnet drawn from the distinct networks within the cap with the most
+spread-out weights under which every choice's own weights (exposure.blocks) are in at least 0.9 of
+the largest share of the draws the least drawn one can have (exposure.floored_weights; c8_resnet
+within 100M: 0.23 of the random subnets, at best 0.26).
 --images N: supernet training images (default 20,000).
 --seed S: the training's seed (data order, subnet draws; default the space's proxy seed, 0).
 --records R: score against these references (default: the 12 of run.sh step 1); a supernet
@@ -34,6 +45,7 @@ from pathlib import Path
 import torch
 ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from supernet_rank import references
 from eqnas.data.registry import load_dataset
 from eqnas.search import rank_stats
@@ -107,6 +119,55 @@ if "--frontier-teacher" in sys.argv:  # a teacher from the cap's frontier, stude
 
     draws_module.WithinCap.__init__ = frontier_init
     sandwich_module.step_archs = frontier_step_archs
+if "--balanced-draws" in sys.argv:  # the rare choices' values as likely as the common ones'
+    import eqnas.supernet.draws as draws_module
+    from exposure import BALANCED, balanced_weights, uses, within_values
+    balanced_init = draws_module.WithinCap.__init__
+
+    def balanced_draws_init(self, supernet, *args, **kwargs):
+        balanced_init(self, supernet, *args, **kwargs)
+        samples = [{**self.outer, **s} for s in self.space.enumerate()]
+        self.networks = self.space.distinct([s for s in samples if self.space.key(s) in self.flops])
+        values = within_values(self.space, self.networks)
+        self.weights = balanced_weights(self.networks, {label: values[label] for label in BALANCED})
+        total = sum(self.weights)
+        for label in values:
+            users = [(n, w) for n, w in zip(self.networks, self.weights) if uses(n, label)]
+            mass = sum(w for _, w in users)
+            print(f"balanced draws: {label} " + " ".join(f"{v}:{sum(w for n, w in users if n[label] == v) / mass:.2f}" for v in values[label])
+                  + f" (networks using it: {mass / total:.2f} of the draws)", flush=True)
+
+    draws_module.WithinCap.__init__ = balanced_draws_init
+    eqnas_random = draws_module.WithinCap.random
+    draws_module.WithinCap.random = lambda self, rng: self.space.to_arch(rng.choices(self.networks, weights=self.weights)[0])
+    if "--half" in sys.argv:  # the first random subnet balanced, the second as eqnas draws it
+        import random
+        import eqnas.supernet.train as sandwich_module
+
+        def half_step_archs(draws, seed, epoch, step, count):
+            rng = random.Random(f"{seed}:{epoch}:{step}")
+            return [draws.largest(), draws.smallest(), draws.random(rng), *(eqnas_random(draws, rng) for _ in range(count - 1))]
+
+        sandwich_module.step_archs = half_step_archs
+if "--floored-draws" in sys.argv:  # every choice's own weights in as many draws as the cap allows
+    import math
+    import eqnas.supernet.draws as draws_module
+    from eqnas.supernet.subnets import sample_of
+    from exposure import floored_weights, within_values
+    floored_init = draws_module.WithinCap.__init__
+
+    def floored_draws_init(self, supernet, *args, **kwargs):
+        floored_init(self, supernet, *args, **kwargs)
+        samples = [{**self.outer, **s} for s in self.space.enumerate()]
+        self.networks = [sample_of(self.space, self.space.to_arch(s))
+                         for s in self.space.distinct([s for s in samples if self.space.key(s) in self.flops])]
+        self.weights, floor = floored_weights(self.networks, within_values(self.space, self.networks))
+        spread = math.exp(-sum(w * math.log(w) for w in self.weights if w > 0))
+        print(f"floored draws: every choice's own weights in at least {0.9 * floor:.2f} of the random draws "
+              f"(at best {floor:.2f}); {len(self.networks)} networks, {spread:.1f} effectively", flush=True)
+
+    draws_module.WithinCap.__init__ = floored_draws_init
+    draws_module.WithinCap.random = lambda self, rng: self.space.to_arch(rng.choices(self.networks, weights=self.weights)[0])
 images = int(sys.argv[sys.argv.index("--images") + 1]) if "--images" in sys.argv else 20000
 records = Path(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl"
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
@@ -123,7 +184,7 @@ if "--zero-init" in sys.argv:
                 value.zero_()
 cache = read_flop_counts(ROOT / "runs/c8-sn-cpu/map", ())
 counted_here = not cache  # the training counts them into `cache`; kept for the next variant
-if ("--covering-teacher" in sys.argv or "--frontier-teacher" in sys.argv) and not (out / "separate" / "supernet" / "all" / "supernet.pt").is_file():
+if ("--covering-teacher" in sys.argv or "--frontier-teacher" in sys.argv or "--balanced-draws" in sys.argv or "--floored-draws" in sys.argv) and not (out / "separate" / "supernet" / "all" / "supernet.pt").is_file():
     from eqnas.supernet.draws import subnet_draws
     from eqnas.supernet.train import DISTILLATION, sandwich_step, step_archs
     from eqnas.train.loaders import take_subset, train_loader
@@ -133,7 +194,7 @@ if ("--covering-teacher" in sys.argv or "--frontier-teacher" in sys.argv) and no
     if hasattr(draws, "frontier"):
         print(f"frontier: {len(draws.frontier)} networks, {min(map(len, draws.held))}-{max(map(len, draws.held))} "
               f"samples within the cap held by each", flush=True)
-    static = probe.extract(space.to_arch(draws.capped_largest)).train()
+    static = probe.extract(space.to_arch(getattr(draws, "capped_largest", draws._largest))).train()
     criterion, distill = make_criterion(splits.info.task, 0.0), DISTILLATION[splits.info.task]
     batches = [b for _, b in zip(range(4), train_loader(take_subset(splits.train, 4 * config.batch_size, 0), config.batch_size, 0, 0))]
     cpu = time.process_time()

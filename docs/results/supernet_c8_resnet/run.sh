@@ -172,4 +172,4 @@ for draws in "balanced --balanced-draws" "half_balanced --balanced-draws --half"
     cp $R/distinct/score.json $R/variants/${name}_union.json && git checkout $R/distinct/score.json
 done
 #    (the run folders were runs/c8-sn-bal-s*, c8-sn-half-s*, c8-sn-floor-s*; the names in the
-#    union logs "balanced", "half", "floored")
+#    union logs "balanced", "half" and "floored")

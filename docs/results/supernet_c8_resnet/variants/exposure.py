@@ -67,8 +67,9 @@ def floored_weights(networks: list[dict], searched: dict[str, list], share: floa
     import numpy as np
     from scipy.optimize import linprog, minimize
     from scipy.special import logsumexp
-    every = sorted({b for network in networks for b in blocks(network, searched)}, key=str)
-    used = np.array([[b in blocks(n, searched) for b in every] for n in networks], float)
+    own = [blocks(network, searched) for network in networks]
+    every = sorted(set().union(*own), key=str)
+    used = np.array([[b in mine for b in every] for mine in own], float)
     count = len(networks)
     best = linprog(np.r_[np.zeros(count), -1.0], A_ub=np.hstack([-used.T, np.ones((len(every), 1))]),
                    b_ub=np.zeros(len(every)), A_eq=np.r_[np.ones(count), 0.0][None], b_eq=[1.0],

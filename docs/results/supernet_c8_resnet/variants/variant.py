@@ -57,6 +57,19 @@ from eqnas.supernet.train import Sandwich, train_supernet
 from eqnas.supernet.flop_counts import read_flop_counts, write_flop_counts
 torch.set_num_threads(1)
 out, epochs, rand, frontier = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+
+
+def networks_within(draws):
+    """The distinct networks among the samples within the cap (the first sample of each)."""
+    samples = [{**draws.outer, **s} for s in draws.space.enumerate()]
+    return draws.space.distinct([s for s in samples if draws.space.key(s) in draws.flops])
+
+
+def weighted_random(draws, rng):
+    """A random subnet: one of `draws.networks`, with `draws.weights`."""
+    return draws.space.to_arch(rng.choices(draws.networks, weights=draws.weights)[0])
+
+
 if "--labels" in sys.argv:  # every subnet learns from the labels: no in-place distillation
     import eqnas.supernet.train as sandwich_module
 
@@ -75,8 +88,7 @@ if "--distinct-draws" in sys.argv:  # uniform over the distinct networks within 
 
     def distinct_init(self, supernet, *args, **kwargs):
         within_cap_init(self, supernet, *args, **kwargs)
-        samples = [{**self.outer, **s} for s in self.space.enumerate()]
-        self.networks = self.space.distinct([s for s in samples if self.space.key(s) in self.flops])
+        self.networks = networks_within(self)
 
     draws_module.WithinCap.__init__ = distinct_init
     draws_module.WithinCap.random = lambda self, rng: self.space.to_arch(rng.choice(self.networks))
@@ -126,8 +138,7 @@ if "--balanced-draws" in sys.argv:  # the rare choices' values as likely as the 
 
     def balanced_draws_init(self, supernet, *args, **kwargs):
         balanced_init(self, supernet, *args, **kwargs)
-        samples = [{**self.outer, **s} for s in self.space.enumerate()]
-        self.networks = self.space.distinct([s for s in samples if self.space.key(s) in self.flops])
+        self.networks = networks_within(self)
         values = within_values(self.space, self.networks)
         self.weights = balanced_weights(self.networks, {label: values[label] for label in BALANCED})
         total = sum(self.weights)
@@ -139,7 +150,7 @@ if "--balanced-draws" in sys.argv:  # the rare choices' values as likely as the 
 
     draws_module.WithinCap.__init__ = balanced_draws_init
     eqnas_random = draws_module.WithinCap.random
-    draws_module.WithinCap.random = lambda self, rng: self.space.to_arch(rng.choices(self.networks, weights=self.weights)[0])
+    draws_module.WithinCap.random = weighted_random
     if "--half" in sys.argv:  # the first random subnet balanced, the second as eqnas draws it
         import random
         import eqnas.supernet.train as sandwich_module
@@ -152,22 +163,19 @@ if "--balanced-draws" in sys.argv:  # the rare choices' values as likely as the 
 if "--floored-draws" in sys.argv:  # every choice's own weights in as many draws as the cap allows
     import math
     import eqnas.supernet.draws as draws_module
-    from eqnas.supernet.subnets import sample_of
     from exposure import floored_weights, within_values
     floored_init = draws_module.WithinCap.__init__
 
     def floored_draws_init(self, supernet, *args, **kwargs):
         floored_init(self, supernet, *args, **kwargs)
-        samples = [{**self.outer, **s} for s in self.space.enumerate()]
-        self.networks = [sample_of(self.space, self.space.to_arch(s))
-                         for s in self.space.distinct([s for s in samples if self.space.key(s) in self.flops])]
+        self.networks = networks_within(self)  # a dropped stage's labels are ignored (exposure.uses)
         self.weights, floor = floored_weights(self.networks, within_values(self.space, self.networks))
         spread = math.exp(-sum(w * math.log(w) for w in self.weights if w > 0))
         print(f"floored draws: every choice's own weights in at least {0.9 * floor:.2f} of the random draws "
               f"(at best {floor:.2f}); {len(self.networks)} networks, {spread:.1f} effectively", flush=True)
 
     draws_module.WithinCap.__init__ = floored_draws_init
-    draws_module.WithinCap.random = lambda self, rng: self.space.to_arch(rng.choices(self.networks, weights=self.weights)[0])
+    draws_module.WithinCap.random = weighted_random
 images = int(sys.argv[sys.argv.index("--images") + 1]) if "--images" in sys.argv else 20000
 records = Path(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl"
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))
@@ -184,7 +192,8 @@ if "--zero-init" in sys.argv:
                 value.zero_()
 cache = read_flop_counts(ROOT / "runs/c8-sn-cpu/map", ())
 counted_here = not cache  # the training counts them into `cache`; kept for the next variant
-if ("--covering-teacher" in sys.argv or "--frontier-teacher" in sys.argv or "--balanced-draws" in sys.argv or "--floored-draws" in sys.argv) and not (out / "separate" / "supernet" / "all" / "supernet.pt").is_file():
+TIMED = ("--covering-teacher", "--frontier-teacher", "--balanced-draws", "--floored-draws")  # step cost printed first
+if any(flag in sys.argv for flag in TIMED) and not (out / "separate" / "supernet" / "all" / "supernet.pt").is_file():
     from eqnas.supernet.draws import subnet_draws
     from eqnas.supernet.train import DISTILLATION, sandwich_step, step_archs
     from eqnas.train.loaders import take_subset, train_loader

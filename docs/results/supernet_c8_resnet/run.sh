@@ -152,15 +152,10 @@ wait
 cp runs/c8-sn-long4/variant_c8_resnet_100M.json $R/variants/baseline_4x20000.json
 cp runs/c8-sn-cover-2x/variant_c8_resnet_100M.json $R/variants/covering_2x20000.json
 
-# 13. Session 14: how often each choice's weights are trained under each variant's draws (no
-#     training); then three ways of drawing the random subnets, each at the baseline's recipe
-#     (2x20000) with seeds 0 and 1 side by side: both kernel sizes of stages 0 and 1 and both
-#     widths of stage 1 equally likely (--balanced-draws); the first random subnet so and the
-#     second as eqnas draws it (--half); every choice's own weights in as many draws as the cap
-#     allows (--floored-draws). Each pair pooled against the line and scored on both reference sets.
-python $R/variants/exposure.py > $R/variants/exposure.log
-for draws in "balanced --balanced-draws" "half_balanced --balanced-draws --half" "floored --floored-draws"; do
-    set -- $draws; name=$1; shift
+# seed_pair NAME FLAGS...: variant.py with FLAGS at the baseline's recipe (2x20000), seeds 0 and 1
+# side by side; the pair pooled against the line and scored on both reference sets (steps 13-14).
+seed_pair() {
+    name=$1; shift
     for s in 0 1; do
         python $R/variants/variant.py runs/c8-sn-$name-s$s 2 2 0 "$@" --seed $s > $R/variants/${name}_2x20000_seed$s.log &
     done
@@ -170,6 +165,29 @@ for draws in "balanced --balanced-draws" "half_balanced --balanced-draws --half"
     python $R/distinct/score.py $name=runs/c8-sn-$name-s0/separate/supernet/all \
         $name-seed1=runs/c8-sn-$name-s1/separate/supernet/all > $R/variants/${name}_union.log
     cp $R/distinct/score.json $R/variants/${name}_union.json && git checkout $R/distinct/score.json
+}
+
+# 13. Session 14: how often each choice's weights are trained under each variant's draws (no
+#     training); then three ways of drawing the random subnets, each at the baseline's recipe
+#     (2x20000) with seeds 0 and 1 side by side: both kernel sizes of stages 0 and 1 and both
+#     widths of stage 1 equally likely (--balanced-draws); the first random subnet so and the
+#     second as eqnas draws it (--half); every choice's own weights in as many draws as the cap
+#     allows (--floored-draws). Each pair pooled against the line and scored on both reference sets.
+python $R/variants/exposure.py > $R/variants/exposure.log
+for draws in "balanced --balanced-draws" "half_balanced --balanced-draws --half" "floored --floored-draws"; do
+    set -- $draws; seed_pair "$@"
 done
 #    (the run folders were runs/c8-sn-bal-s*, c8-sn-half-s*, c8-sn-floor-s*; the names in the
 #    union logs "balanced", "half" and "floored")
+
+# 14. Session 15: each weight's update scaled by the inverse of the share of the steps in which it
+#     had a gradient (at most 3x), so a rarely drawn choice's own weights move as far as the shared
+#     ones without changing the draws (--compensated-lr 3); then the same with the half-balanced
+#     draws of step 13. Seeds 0 and 1 side by side, each pair pooled and scored on both reference
+#     sets. Then, from every training's committed JSON (no training), how much per-network error the
+#     bar leaves and how much each training has (error_budget.py).
+for arm in "compensated --compensated-lr 3" "half_compensated --balanced-draws --half --compensated-lr 3"; do
+    set -- $arm; seed_pair "$@"
+done
+python $R/variants/error_budget.py > $R/variants/error_budget.log
+#    (the run folders were runs/c8-sn-comp-s* and c8-sn-halfcomp-s*)

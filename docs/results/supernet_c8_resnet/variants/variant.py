@@ -32,6 +32,12 @@ second as eqnas draws it (halfway between the two in how often each choice is tr
 spread-out weights under which every choice's own weights (exposure.blocks) are in at least 0.9 of
 the largest share of the draws the least drawn one can have (exposure.floored_weights; c8_resnet
 within 100M: 0.23 of the random subnets, at best 0.26).
+--compensated-lr CAP: each weight's update is scaled by the inverse of the share of the steps so far
+in which it had a gradient (at most CAP, at least 1): a rarely drawn choice's own weights (a 5x5
+kernel, a wider stage's further fields, a second block) move as far over the training as the
+weights every subnet shares, without changing the draws (exposure.py: under eqnas's draws they are
+in 0.33-0.44 of a step's four subnets). The shares are counted from the gradients themselves, so
+no layout is assumed; they are not saved with the supernet, so an interrupted run restarts them.
 --images N: supernet training images (default 20,000).
 --seed S: the training's seed (data order, subnet draws; default the space's proxy seed, 0).
 --records R: score against these references (default: the 12 of run.sh step 1); a supernet
@@ -176,6 +182,50 @@ if "--floored-draws" in sys.argv:  # every choice's own weights in as many draws
 
     draws_module.WithinCap.__init__ = floored_draws_init
     draws_module.WithinCap.random = weighted_random
+if "--compensated-lr" in sys.argv:  # rarely trained weights take proportionally larger steps
+    import types
+    import eqnas.supernet.train as sandwich_module
+    cap = float(sys.argv[sys.argv.index("--compensated-lr") + 1])
+    make_plain_optimizer, compensation = sandwich_module.make_optimizer, {"counts": {}, "steps": 0, "cpu": 0.0}
+
+    def compensated_optimizer(params, *args, **kwargs):
+        optimizer = make_plain_optimizer(params, *args, **kwargs)
+        plain_step, counts = optimizer.step, compensation["counts"]
+
+        def step(self, *a, **k):
+            start = time.process_time()
+            weights = [p for group in optimizer.param_groups for p in group["params"]]
+            before = [p.detach().clone() for p in weights]
+            compensation["steps"] += 1
+            for p in weights:  # a prior of one trained step, so the first steps are not amplified
+                trained = torch.zeros_like(p) if p.grad is None else (p.grad != 0).to(p.dtype)
+                counts[p] = counts.get(p, torch.ones_like(p)) + trained
+            result = plain_step(*a, **k)
+            with torch.no_grad():
+                for p, old in zip(weights, before):
+                    scale = ((compensation["steps"] + 1) / counts[p]).clamp(1.0, cap)
+                    p.copy_(old + scale * (p - old))
+            compensation["cpu"] += time.process_time() - start
+            return result
+
+        optimizer.step = types.MethodType(step, optimizer)  # a bound method, as the scheduler wraps it
+        return optimizer
+
+    sandwich_module.make_optimizer = compensated_optimizer
+    plain_train = train_supernet
+
+    def train_supernet(supernet, *args, **kwargs):
+        """The plain training, then how often each rarely trained weight had a gradient."""
+        history = plain_train(supernet, *args, **kwargs)
+        names, steps = {p: n for n, p in supernet.named_parameters()}, compensation["steps"]
+        print(f"compensated lr (cap {cap:g}): {compensation['cpu']:.0f} CPU s over {steps} steps for the "
+              f"optimizer step, the counts and the scaling", flush=True)
+        for p, count in compensation["counts"].items():
+            share = count / (steps + 1)
+            if float(share.min()) < 0.9:
+                print(f"  {names.get(p, '?')} {tuple(p.shape)}: a gradient in {float(share.min()):.2f}-{float(share.max()):.2f} "
+                      f"of the steps (mean {float(share.mean()):.2f}), mean scale {float((1 / share).clamp(1, cap).mean()):.2f}", flush=True)
+        return history
 images = int(sys.argv[sys.argv.index("--images") + 1]) if "--images" in sys.argv else 20000
 records = Path(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else ROOT / "runs/rank_fidelity/c8_resnet_100M.jsonl"
 space = fit_to_data(load_space(ROOT / "spaces/c8_resnet.yaml"))

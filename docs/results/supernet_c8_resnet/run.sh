@@ -189,5 +189,14 @@ done
 for arm in "compensated --compensated-lr 3" "half_compensated --balanced-draws --half --compensated-lr 3"; do
     set -- $arm; seed_pair "$@"
 done
+#    The last recipe trained twice more (seeds 2 and 3, side by side), the four pooled:
+for s in 2 3; do
+    python $R/variants/variant.py runs/c8-sn-half_compensated-s$s 2 2 0 --balanced-draws --half --compensated-lr 3 \
+        --seed $s > $R/variants/half_compensated_2x20000_seed$s.log &
+done
+wait
+for s in 2 3; do cp runs/c8-sn-half_compensated-s$s/variant_c8_resnet_100M.json $R/variants/half_compensated_2x20000_seed$s.json; done
+python $R/variants/pooled.py half_compensated_2x20000_seed0.json half_compensated_2x20000_seed1.json \
+    half_compensated_2x20000_seed2.json half_compensated_2x20000_seed3.json > $R/variants/half_compensated_four_pooled.log
 python $R/variants/error_budget.py > $R/variants/error_budget.log
 #    (the run folders were runs/c8-sn-comp-s* and c8-sn-halfcomp-s*)

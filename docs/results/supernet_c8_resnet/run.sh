@@ -198,5 +198,8 @@ wait
 for s in 2 3; do cp runs/c8-sn-half_compensated-s$s/variant_c8_resnet_100M.json $R/variants/half_compensated_2x20000_seed$s.json; done
 python $R/variants/pooled.py half_compensated_2x20000_seed0.json half_compensated_2x20000_seed1.json \
     half_compensated_2x20000_seed2.json half_compensated_2x20000_seed3.json > $R/variants/half_compensated_four_pooled.log
+python $R/distinct/score.py half_compensated-seed2=runs/c8-sn-half_compensated-s2/separate/supernet/all \
+    half_compensated-seed3=runs/c8-sn-half_compensated-s3/separate/supernet/all > $R/variants/half_compensated_seeds23_union.log
+cp $R/distinct/score.json $R/variants/half_compensated_seeds23_union.json && git checkout $R/distinct/score.json
 python $R/variants/error_budget.py > $R/variants/error_budget.log
 #    (the run folders were runs/c8-sn-comp-s* and c8-sn-halfcomp-s*)

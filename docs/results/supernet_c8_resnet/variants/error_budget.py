@@ -25,18 +25,15 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[3]))
-from eqnas.search.rank_stats import kendall_tau  # noqa: E402
+sys.path.insert(0, str(HERE))
+from pooled import SUBSETS, aligned, truth  # noqa: E402  (today's reference means, in pooled.py's order)
+from eqnas.search.rank_stats import kendall_tau  # noqa: E402  (pooled.py puts the repository on the path)
 
-SUBSETS = ("500/0", "500/1", "2000/0")
-first = json.loads((HERE / "baseline_2x20000.json").read_text())  # today's reference means, as pooled.py takes them
-keys, truth = first["keys"], np.array(first["truth"])
 runs = {}
 for path in sorted(HERE.glob("*.json")):
     run = json.loads(path.read_text())
     if isinstance(run, dict) and all(subset in run.get("acc", {}) for subset in SUBSETS):
-        by_key = {subset: dict(zip(run["keys"], run["acc"][subset])) for subset in SUBSETS}
-        runs[path.stem] = {subset: np.array([by_key[subset][key] for key in keys]) for subset in SUBSETS}
+        runs[path.stem] = {subset: aligned(run, subset) for subset in SUBSETS}
 
 print(f"{len(runs)} trainings; points of accuracy")
 print(f"{'training':40s} {'500-image noise':>15s} {'slope':>6s} {'residual':>9s} {'tau, 2,000':>10s}")
@@ -46,7 +43,9 @@ for name, run in runs.items():
     noise = np.std(difference - difference.mean(), ddof=1) / np.sqrt(2)
     slope, intercept = np.polyfit(truth, run["2000/0"], 1)
     residual = np.std(run["2000/0"] - (slope * truth + intercept), ddof=2)
-    noises.append(noise), slopes.append(slope), residuals.append(residual)
+    noises.append(noise)
+    slopes.append(slope)
+    residuals.append(residual)
     print(f"{name:40s} {100 * noise:15.2f} {slope:6.2f} {100 * residual:9.2f} {kendall_tau(run['2000/0'], truth):10.2f}")
 noise, slope = float(np.median(noises)), float(np.median(slopes))
 print(f"{'median':40s} {100 * noise:15.2f} {slope:6.2f} {100 * np.median(residuals):9.2f}")

@@ -190,16 +190,17 @@ if "--compensated-lr" in sys.argv:  # rarely trained weights take proportionally
 
     def compensated_optimizer(params, *args, **kwargs):
         optimizer = make_plain_optimizer(params, *args, **kwargs)
-        plain_step, counts = optimizer.step, compensation["counts"]
+        weights = [p for group in optimizer.param_groups for p in group["params"]]
+        counts = compensation["counts"] = {p: torch.ones_like(p) for p in weights}  # a prior of one trained step,
+        plain_step = optimizer.step                                                # so the first steps are not amplified
 
         def step(self, *a, **k):
             start = time.process_time()
-            weights = [p for group in optimizer.param_groups for p in group["params"]]
             before = [p.detach().clone() for p in weights]
             compensation["steps"] += 1
-            for p in weights:  # a prior of one trained step, so the first steps are not amplified
-                trained = torch.zeros_like(p) if p.grad is None else (p.grad != 0).to(p.dtype)
-                counts[p] = counts.get(p, torch.ones_like(p)) + trained
+            for p in weights:
+                if p.grad is not None:
+                    counts[p] += (p.grad != 0).to(p.dtype)
             result = plain_step(*a, **k)
             with torch.no_grad():
                 for p, old in zip(weights, before):
